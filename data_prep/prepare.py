@@ -1,0 +1,171 @@
+"""`monai-denoise prepare`: volumes -> normalised 2D slices, ``datalist.json``, ``manifest.csv``, provenance."""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from monai.transforms import ResizeWithPadOrCrop
+from tqdm import tqdm
+
+from monai_denoise.atomic import atomic_directory
+from monai_denoise.errors import DataError
+from monai_denoise.transforms import PercentileNormalize
+
+from .sources import SourceVolume, volume_id
+from .splits import SPLITS, assign_splits
+from .volumes import load_volume
+
+AXES = {"sagittal": 0, "coronal": 1, "axial": 2}
+VERSIONED_PACKAGES = ("monai-denoise", "monai", "torch", "nibabel", "numpy", "itk", "nilearn", "dipy")
+
+
+@dataclass
+class PrepareConfig:
+    """Parameters of a prepared dataset (recorded in its provenance).
+
+    Attributes:
+        axis: slicing direction after reorientation to RAS: ``axial``, ``coronal`` or ``sagittal``.
+        size: side of the square output slices, padded or cropped; a multiple of 16.
+        percentiles: (lower, upper) percentiles mapped to 0 and 1, per source volume, then clipped.
+        fractions: training / validation / test fractions of volumes or subjects.
+        split_by: ``volume`` (each file, all frames of a 4D series together) or ``subject``.
+        subject_pattern: regular expression on the file path whose first group (or match) is the subject id.
+        seed: seed of the split shuffle.
+        min_foreground: slices with a smaller fraction of pixels above ``foreground_threshold`` are skipped.
+        foreground_threshold: normalised intensity above which a pixel counts as foreground.
+    """
+
+    axis: str = "axial"
+    size: int = 192
+    percentiles: tuple[float, float] = (0.5, 99.5)
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    split_by: str = "volume"
+    subject_pattern: str | None = None
+    seed: int = 0
+    min_foreground: float = 0.05
+    foreground_threshold: float = 0.05
+    command: list[str] = field(default_factory=lambda: list(sys.argv))
+
+    def validate(self) -> None:
+        if self.axis not in AXES:
+            raise DataError(f"axis must be one of {sorted(AXES)}, got {self.axis!r}")
+        if self.size <= 0 or self.size % 16:
+            raise DataError(f"size must be a positive multiple of 16, got {self.size}")
+        if self.split_by not in ("volume", "subject"):
+            raise DataError(f"split_by must be 'volume' or 'subject', got {self.split_by!r}")
+        if self.split_by == "subject" and not self.subject_pattern:
+            raise DataError("split_by 'subject' needs a subject_pattern (a regular expression on the file path)")
+        if not 0 <= self.min_foreground < 1:
+            raise DataError(f"min_foreground must be in [0, 1), got {self.min_foreground}")
+
+
+def _unique_ids(paths: list[Path]) -> dict[Path, str]:
+    ids = {p: volume_id(p) for p in paths}
+    if len(set(ids.values())) < len(ids):
+        ids = {p: f"{p.parent.name}_{volume_id(p)}" for p in paths}
+    if len(set(ids.values())) < len(ids):
+        raise DataError("input files have clashing names even with their folder names; rename them")
+    return ids
+
+
+def _subject_of(path: Path, config: PrepareConfig, vol_id: str) -> str:
+    if config.split_by == "volume":
+        return vol_id
+    match = re.search(config.subject_pattern, path.as_posix())
+    if match is None:
+        raise DataError(f"{path}: subject pattern {config.subject_pattern!r} does not match this path")
+    return match.group(1) if match.groups() else match.group(0)
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _write_slice(path: Path, image: np.ndarray, spacing: tuple[float, float]) -> None:
+    affine = np.diag([spacing[0], spacing[1], 1.0, 1.0])
+    nib.save(nib.Nifti1Image(image.astype(np.float32), affine), str(path))
+
+
+def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: PrepareConfig,
+                    overwrite: bool = False) -> pd.DataFrame:
+    """Slice, normalise and split ``sources`` into ``output``; return the manifest.
+
+    ``output`` receives ``images/*.nii.gz`` (float32 slices in [0, 1], shape ``(size, size)``),
+    ``datalist.json`` (decathlon form, paths relative to ``output``), ``manifest.csv`` (one row per
+    slice) and ``provenance.json``. Everything is written to a staging folder first: on any error
+    ``output`` is left as it was.
+
+    Raises:
+        DataError: unusable input (named in the message) or parameters.
+    """
+    config.validate()
+    if not sources:
+        raise DataError("no input volumes")
+    axis = AXES[config.axis]
+    ids = _unique_ids([s.path for s in sources])
+    subjects = {s.path: _subject_of(s.path, config, ids[s.path]) for s in sources}
+    pinned = {subjects[s.path]: s.split for s in sources if s.split}
+    free = [subjects[s.path] for s in sources if not s.split and subjects[s.path] not in pinned]
+    split_of = {**assign_splits(free, config.fractions, config.seed), **pinned}
+    normalize = PercentileNormalize(*config.percentiles, clip=True)
+    resize = ResizeWithPadOrCrop(spatial_size=(config.size, config.size))
+
+    rows = []
+    with atomic_directory(output, overwrite=overwrite) as staging:
+        (staging / "images").mkdir()
+        for source in tqdm(sources, desc="prepare", unit="volume"):
+            volume = load_volume(source.path)
+            try:
+                volume = normalize(volume)
+            except ValueError as err:
+                raise DataError(str(err)) from err
+            stats = volume.meta["normalization"]
+            spacing = tuple(float(s) for i, s in enumerate(volume.pixdim[:3]) if i != axis)
+            vol_id = ids[source.path]
+            for t in range(volume.shape[0]):
+                frames = volume[t].movedim(axis, 0).as_tensor()
+                for index in range(frames.shape[0]):
+                    plane = frames[index]
+                    foreground = float((plane > config.foreground_threshold).float().mean())
+                    if foreground < config.min_foreground:
+                        continue
+                    image = resize(plane[None]).squeeze(0).numpy()
+                    name = f"images/{vol_id}_{config.axis}{index:03d}_t{t:03d}.nii.gz"
+                    _write_slice(staging / name, image, spacing)
+                    rows.append({"image": name, "source_file": str(source.path), "volume_id": vol_id,
+                                 "subject_id": subjects[source.path], "axis": config.axis, "index": index,
+                                 "timepoint": t, "split": split_of[subjects[source.path]],
+                                 "foreground_fraction": round(foreground, 4), "height": config.size,
+                                 "width": config.size, **stats})
+        if not rows:
+            raise DataError(f"no slice passed the foreground threshold ({config.min_foreground:.0%} of pixels "
+                            f"above {config.foreground_threshold}) in any input volume")
+        manifest = pd.DataFrame(rows)
+        datalist = {split: [{"image": name} for name in manifest.loc[manifest.split == split, "image"]]
+                    for split in SPLITS}
+        (staging / "datalist.json").write_text(json.dumps(datalist, indent=2))
+        manifest.to_csv(staging / "manifest.csv", index=False)
+        provenance = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                      "command": config.command,
+                      "parameters": {k: v for k, v in asdict(config).items() if k != "command"},
+                      "sources": [str(s.path) for s in sources],
+                      "slices_per_split": {split: len(items) for split, items in datalist.items()},
+                      "package_versions": _package_versions()}
+        (staging / "provenance.json").write_text(json.dumps(provenance, indent=2))
+    return manifest

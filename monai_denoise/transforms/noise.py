@@ -1,0 +1,142 @@
+"""Synthetic noise for paired (noisy, clean) training data: Gaussian, Rician and Poisson.
+
+Gaussian and Rician noise reuse MONAI's ``RandGaussianNoise`` / ``RandRicianNoise`` with a fixed
+standard deviation; only Poisson noise is implemented here. Every ``sigma`` is on the normalised
+[0, 1] intensity scale.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Hashable, Mapping
+
+import numpy as np
+import torch
+from monai.config import KeysCollection
+from monai.data import MetaTensor
+from monai.transforms import MapTransform, Randomizable, RandomizableTransform, RandGaussianNoise, RandRicianNoise
+from monai.utils import convert_to_dst_type
+
+__all__ = ["NOISE_TYPES", "PoissonNoise", "SyntheticNoise", "SyntheticNoised", "item_seed"]
+
+NOISE_TYPES = ("gaussian", "rician", "poisson")
+
+
+class PoissonNoise(RandomizableTransform):
+    """Photon-counting noise: ``Poisson(x * peak) / peak`` for intensities ``x`` in [0, 1].
+
+    Args:
+        sigma: noise standard deviation at intensity 1, so the peak count is ``1 / sigma**2``.
+            0 leaves the image unchanged. Default 0.05.
+    """
+
+    def __init__(self, sigma: float = 0.05) -> None:
+        RandomizableTransform.__init__(self, prob=1.0)
+        if sigma < 0:
+            raise ValueError(f"sigma must be >= 0, got {sigma}")
+        self.sigma = sigma
+
+    def __call__(self, img: torch.Tensor, randomize: bool = True) -> torch.Tensor:
+        if randomize:
+            self.randomize(None)
+        if self.sigma == 0:
+            return img
+        peak = 1.0 / self.sigma**2
+        counts = self.R.poisson(np.clip(np.asarray(img, dtype=np.float64), 0.0, None) * peak)
+        out, *_ = convert_to_dst_type((counts / peak).astype(np.float32), img)
+        return out
+
+
+def _make_noise(kind: str, sigma: float) -> RandomizableTransform:
+    if sigma < 0:
+        raise ValueError(f"noise sigma must be >= 0, got {sigma}")
+    if kind == "gaussian":
+        return RandGaussianNoise(prob=1.0, mean=0.0, std=sigma, sample_std=False)
+    if kind == "rician":
+        return RandRicianNoise(prob=1.0, mean=0.0, std=sigma, relative=False, sample_std=False)
+    if kind == "poisson":
+        return PoissonNoise(sigma)
+    raise ValueError(f"unknown noise type {kind!r}; expected one of {NOISE_TYPES}")
+
+
+class SyntheticNoise(RandomizableTransform):
+    """Add noise of one type to an image of shape ``(C, H, W[, D])`` with values in [0, 1].
+
+    Args:
+        kind: ``"gaussian"``, ``"rician"`` (magnitude of complex Gaussian noise: non-negative, biased
+            upwards in the background) or ``"poisson"``. Default ``"gaussian"``.
+        sigma: standard deviation on the [0, 1] scale; 0 leaves the image unchanged. Default 0.05.
+    """
+
+    def __init__(self, kind: str = "gaussian", sigma: float = 0.05) -> None:
+        RandomizableTransform.__init__(self, prob=1.0)
+        self.kind = kind
+        self.sigma = float(sigma)
+        self.noise = _make_noise(kind, self.sigma)
+
+    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
+        super().set_random_state(seed, state)
+        self.noise.set_random_state(state=self.R)
+        return self
+
+    def __call__(self, img: torch.Tensor, randomize: bool = True) -> torch.Tensor:
+        return self.noise(img, randomize=randomize)
+
+
+def item_seed(seed: int, name: str) -> int:
+    """A 32-bit seed derived from a base ``seed`` and an item ``name``, identical on every machine."""
+    return int(np.random.SeedSequence([seed, zlib.crc32(name.encode())]).generate_state(1)[0])
+
+
+class SyntheticNoised(Randomizable, MapTransform):
+    """Copy the clean image to ``label_key``, then replace ``keys`` by a noisy version.
+
+    With ``seed=None`` (training) every call draws fresh noise from this transform's random state.
+    With an integer ``seed`` (validation and test) the noise of each item is a function of ``seed`` and
+    the item's file name only, so the same noisy set comes back on every run, in any order, with any
+    number of workers, on every machine.
+
+    Args:
+        keys: key(s) of the clean image(s), shape ``(C, H, W[, D])``, values in [0, 1].
+        kind: noise type, see :class:`SyntheticNoise`. Default ``"gaussian"``.
+        sigma: noise standard deviation on the [0, 1] scale. Default 0.05.
+        label_key: where the clean image is copied before noise is added; None to skip the copy.
+            Needs a single key. Default ``"label"``.
+        seed: base seed for per-item deterministic noise, or None for fresh noise. Default None.
+    """
+
+    def __init__(self, keys: KeysCollection, kind: str = "gaussian", sigma: float = 0.05,
+                 label_key: str | None = "label", seed: int | None = None,
+                 allow_missing_keys: bool = False) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        if label_key is not None and len(self.keys) != 1:
+            raise ValueError(f"label_key needs exactly one image key, got {self.keys}")
+        self.noise = SyntheticNoise(kind, sigma)
+        self.label_key = label_key
+        self.seed = seed
+
+    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
+        super().set_random_state(seed, state)
+        self.noise.set_random_state(state=self.R)
+        return self
+
+    def randomize(self, data: object = None) -> None:
+        """Randomness is drawn inside :class:`SyntheticNoise`; nothing to pre-sample."""
+
+    def _seed_for(self, img: torch.Tensor, key: Hashable) -> int:
+        name = img.meta.get("filename_or_obj") if isinstance(img, MetaTensor) else None
+        if not name:
+            raise ValueError(f"seeded noise for key {key!r} needs the image's file name in its metadata")
+        return item_seed(self.seed, os.path.basename(str(name)))
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            img = d[key]
+            if self.label_key is not None:
+                d[self.label_key] = img.clone() if isinstance(img, torch.Tensor) else np.copy(img)
+            if self.seed is not None:
+                self.noise.set_random_state(seed=self._seed_for(img, key))
+            d[key] = self.noise(img)
+        return d
