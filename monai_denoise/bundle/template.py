@@ -1,0 +1,316 @@
+"""Render a :class:`BundleSpec` into the MONAI bundle configs (train, evaluate, inference, metadata).
+
+The rendered JSON is what users read and run; this module is its single source, so the bundles can
+only differ where their specs do. ``monai-denoise bundle render`` writes them, ``--check`` compares.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import version
+from pathlib import Path
+
+from .models import BundleSpec
+
+IMPORTS = ["$import torch", "$import monai", "$import monai_denoise"]
+METRIC_NAMES = ("psnr", "ssim", "mae", "mse")
+
+
+def _common(spec: BundleSpec) -> dict:
+    """Keys shared by every config of a bundle (model-zoo names: bundle_root, device, dataset_dir, ...)."""
+    return {
+        "imports": IMPORTS,
+        "bundle_root": ".",
+        "dataset_dir": "$@bundle_root + '/data'",
+        "output_dir": "@bundle_root",
+        "ckpt_dir": "$@output_dir + '/models'",
+        "device": "$torch.device('cuda:0' if torch.cuda.is_available() else 'cpu')",
+        "amp": "$torch.cuda.is_available()",
+        "image_size": [192, 192],
+        "noise": {"type": "gaussian", "sigma": 0.05, "seed": 20261122},
+        "network_def": spec.network_def,
+        "network": "$@network_def.to(@device)",
+    }
+
+
+def _load(keys: list[str]) -> list[dict]:
+    return [
+        {"_target_": "LoadImaged", "keys": keys, "reader": "NibabelReader", "dtype": "$numpy.float32"},
+        {"_target_": "EnsureChannelFirstd", "keys": keys, "channel_dim": "no_channel"},
+        {"_target_": "EnsureTyped", "keys": keys, "dtype": "$torch.float32"},
+    ]
+
+
+def _noise(seed: str | None) -> dict:
+    return {"_target_": "monai_denoise.transforms.SyntheticNoised", "keys": "image", "label_key": "label",
+            "kind": "@noise#type", "sigma": "@noise#sigma", "seed": seed}
+
+
+def _datalist(key: str) -> dict:
+    return {"_target_": "monai_denoise.data.load_datalist", "path": "$@dataset_dir + '/datalist.json'",
+            "key": key, "base_dir": "@dataset_dir"}
+
+
+def _metrics(prefix: str) -> tuple[dict, dict]:
+    pairs = "$monai.handlers.from_engine(['pred', 'label'])"
+    handlers = {
+        "psnr": {"_target_": "PeakSignalToNoiseRatio", "max_val": 1.0, "output_transform": pairs},
+        "ssim": {"_target_": "IgniteMetricHandler", "output_transform": pairs,
+                 "metric_fn": {"_target_": "SSIMMetric", "spatial_dims": 2, "data_range": 1.0}},
+        "mae": {"_target_": "MeanAbsoluteError", "output_transform": pairs},
+        "mse": {"_target_": "MeanSquaredError", "output_transform": pairs},
+    }
+    key, *others = METRIC_NAMES
+    return {prefix + key: handlers[key]}, {prefix + name: handlers[name] for name in others}
+
+
+def _evaluation_section(data_key: str, metric_prefix: str, handlers: dict) -> dict:
+    """The ``validate`` section: seeded noisy slices -> network -> clamp to [0, 1] -> metrics."""
+    key_metric, additional = _metrics(metric_prefix)
+    return {
+        "preprocessing": {"_target_": "Compose", "transforms": _load(["image"]) + [_noise("@noise#seed")]},
+        "dataset": {"_target_": "CacheDataset", "data": _datalist(data_key),
+                    "transform": "@validate#preprocessing", "cache_rate": 1.0, "num_workers": 0},
+        "dataloader": {"_target_": "DataLoader", "dataset": "@validate#dataset", "batch_size": 8,
+                       "shuffle": False, "num_workers": 0},
+        "inferer": {"_target_": "SimpleInferer"},
+        "postprocessing": {"_target_": "Compose", "transforms": [
+            {"_target_": "ThresholdIntensityd", "keys": "pred", "threshold": 0.0, "above": True, "cval": 0.0},
+            {"_target_": "ThresholdIntensityd", "keys": "pred", "threshold": 1.0, "above": False, "cval": 1.0},
+        ]},
+        "key_metric": key_metric,
+        "additional_metrics": additional,
+        "handler_defs": handlers,
+        "handlers": "$list(@validate#handler_defs.values())",
+        "evaluator": {"_target_": "SupervisedEvaluator", "device": "@device", "val_data_loader": "@validate#dataloader",
+                      "network": "@network", "inferer": "@validate#inferer", "postprocessing": "@validate#postprocessing",
+                      "key_val_metric": "@validate#key_metric", "additional_metrics": "@validate#additional_metrics",
+                      "val_handlers": "@validate#handlers", "amp": "@amp"},
+    }
+
+
+def train_config(spec: BundleSpec) -> dict:
+    """``train.json``: SupervisedTrainer on random noisy patches, validation every ``val_interval`` epochs."""
+    train_handlers = {
+        "lr_schedule": {"_target_": "LrScheduleHandler", "lr_scheduler": "@lr_scheduler", "print_lr": False},
+        "validation": {"_target_": "ValidationHandler", "validator": "@validate#evaluator", "interval": "@val_interval",
+                       "epoch_level": True},
+        "stats": {"_target_": "StatsHandler", "tag_name": "train_loss",
+                  "output_transform": "$monai.handlers.from_engine(['loss'], first=True)"},
+        "tensorboard": {"_target_": "TensorBoardStatsHandler", "log_dir": "@log_dir", "tag_name": "train_loss",
+                        "output_transform": "$monai.handlers.from_engine(['loss'], first=True)"},
+        "progress_bar": {"_target_": "ignite.handlers.ProgressBar", "persist": False},
+        "checkpoint": {"_target_": "monai_denoise.handlers.ResumableCheckpointSaver", "save_dir": "@ckpt_dir",
+                       "save_dict": {"model": "@network", "optimizer": "@optimizer", "lr_scheduler": "@lr_scheduler"},
+                       "save_final": True, "final_filename": "checkpoint_last.pt", "save_interval": 1, "n_saved": 1},
+        "resume": {"_target_": "monai_denoise.handlers.ResumeCheckpointLoader", "_disabled_": "$not @resume",
+                   "load_path": "@resume_from", "map_location": "@device",
+                   "load_dict": {"model": "@network", "optimizer": "@optimizer", "lr_scheduler": "@lr_scheduler"}},
+        "finetune": {"_target_": "CheckpointLoader", "_disabled_": "$not @finetune_from", "load_path": "@finetune_from",
+                     "load_dict": {"model": "@network"}, "map_location": "@device"},
+    }
+    validate_handlers = {
+        "stats": {"_target_": "StatsHandler", "iteration_log": False},
+        "tensorboard": {"_target_": "TensorBoardStatsHandler", "log_dir": "@log_dir", "iteration_log": False},
+        "images": {"_target_": "TensorBoardImageHandler", "log_dir": "@log_dir",
+                   "batch_transform": "$monai.handlers.from_engine(['image', 'label'])",
+                   "output_transform": "$monai.handlers.from_engine(['pred'])", "max_channels": 1},
+        "best_checkpoint": {"_target_": "CheckpointSaver", "save_dir": "@ckpt_dir", "save_dict": {"model": "@network"},
+                            "save_key_metric": True, "key_metric_filename": "model.pt"},
+    }
+    patch = "@patch_size"
+    return {
+        **_common(spec),
+        "imports": IMPORTS + ["$import ignite", "$import numpy"],
+        "log_dir": "$@output_dir + '/logs'",
+        "epochs": 100,
+        "val_interval": 1,
+        "learning_rate": 0.002,
+        "batch_size": 16,
+        "patch_size": [64, 64],
+        "patches_per_slice": 4,
+        "num_workers": 0,
+        "seed": 0,
+        "resume": False,
+        "resume_from": "$@ckpt_dir + '/checkpoint_last.pt'",
+        "finetune_from": "",
+        "loss": {"_target_": "torch.nn.MSELoss"},
+        "optimizer": {"_target_": "torch.optim.AdamW", "params": "$@network.parameters()", "lr": "@learning_rate",
+                      "weight_decay": 0.0001},
+        "lr_scheduler": {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR", "optimizer": "@optimizer",
+                         "T_max": "@epochs", "eta_min": "$@learning_rate * 0.01"},
+        "train": {
+            "preprocessing": {"_target_": "Compose", "transforms": _load(["image"]) + [
+                {"_target_": "RandSpatialCropSamplesd", "keys": "image", "roi_size": patch,
+                 "num_samples": "@patches_per_slice", "random_size": False},
+                {"_target_": "RandFlipd", "keys": "image", "prob": 0.5, "spatial_axis": 0},
+                {"_target_": "RandFlipd", "keys": "image", "prob": 0.5, "spatial_axis": 1},
+                {"_target_": "RandRotate90d", "keys": "image", "prob": 0.5},
+                _noise(None),
+            ]},
+            "dataset": {"_target_": "CacheDataset", "data": _datalist("training"),
+                        "transform": "@train#preprocessing", "cache_rate": 1.0, "num_workers": 0},
+            "dataloader": {"_target_": "DataLoader", "dataset": "@train#dataset", "batch_size": "@batch_size",
+                           "shuffle": True, "num_workers": "@num_workers", "drop_last": True},
+            "inferer": {"_target_": "SimpleInferer"},
+            "postprocessing": None,
+            "handler_defs": train_handlers,
+            "handlers": "$list(@train#handler_defs.values())",
+            "trainer": {"_target_": "SupervisedTrainer", "max_epochs": "@epochs", "device": "@device",
+                        "train_data_loader": "@train#dataloader", "network": "@network", "loss_function": "@loss",
+                        "optimizer": "@optimizer", "inferer": "@train#inferer", "amp": "@amp",
+                        "train_handlers": "@train#handlers"},
+        },
+        "validate": _evaluation_section("validation", "val_", validate_handlers),
+        "initialize": ["$monai.utils.set_determinism(seed=@seed)"],
+        "run": ["$@train#trainer.run()"],
+        **spec.overrides,
+    }
+
+
+def evaluate_config(spec: BundleSpec) -> dict:
+    """``evaluate.json``: the test split with seeded noise, per-image metrics to ``metrics/test_metrics.csv``.
+
+    Runs alone or merged after ``train.json`` (it replaces the ``validate`` section).
+    """
+    handlers = {
+        "load_model": {"_target_": "CheckpointLoader", "load_path": "$@ckpt_dir + '/model.pt'",
+                       "load_dict": {"model": "@network"}, "map_location": "@device"},
+        "stats": {"_target_": "StatsHandler", "iteration_log": False},
+        "metrics_table": {"_target_": "monai_denoise.handlers.MetricsTableWriter",
+                          "output_path": "$@output_dir + '/metrics/test_metrics.csv'"},
+    }
+    return {**_common(spec), "validate": _evaluation_section("test", "", handlers),
+            "initialize": ["$monai.utils.set_determinism(seed=0)"], "run": ["$@validate#evaluator.run()"],
+            **spec.overrides}
+
+
+def inference_config(spec: BundleSpec) -> dict:
+    """``inference.json``: every NIfTI volume or 4D series in ``dataset_dir`` -> denoised NIfTI in ``output_dir``."""
+    preprocessing = [
+        {"_target_": "LoadImaged", "keys": "image", "reader": "NibabelReader", "dtype": "$numpy.float32"},
+        {"_target_": "EnsureChannelFirstd", "keys": "image"},
+        {"_target_": "Orientationd", "keys": "image", "axcodes": "RAS", "labels": None},
+        {"_target_": "monai_denoise.transforms.PercentileNormalized", "keys": "image",
+         "lower": "@percentiles#0", "upper": "@percentiles#1", "clip": False},
+    ]
+    return {
+        **_common(spec),
+        "imports": IMPORTS + ["$import numpy"],
+        "output_dir": "$@bundle_root + '/eval'",
+        "ckpt_path": "$@bundle_root + '/models/model.pt'",
+        "percentiles": [0.5, 99.5],
+        "slice_axis": 2,
+        "data": {"_target_": "monai_denoise.data.list_volumes", "inputs": "@dataset_dir"},
+        "preprocessing": {"_target_": "Compose", "transforms": preprocessing},
+        "dataset": {"_target_": "Dataset", "data": "@data", "transform": "@preprocessing"},
+        "dataloader": {"_target_": "DataLoader", "dataset": "@dataset", "batch_size": 1, "shuffle": False,
+                       "num_workers": 0},
+        "inferer": {"_target_": "monai_denoise.inferers.FramewiseSliceInferer", "spatial_dim": "@slice_axis",
+                    "roi_size": "@image_size", "sw_batch_size": 8, "overlap": 0.25, "mode": "gaussian"},
+        "postprocessing": {"_target_": "Compose", "transforms": [
+            {"_target_": "Invertd", "keys": "pred", "transform": "@preprocessing", "orig_keys": "image",
+             "nearest_interp": False, "to_tensor": True},
+            {"_target_": "monai_denoise.io.SaveNiftiLiked", "keys": "pred", "output_dir": "@output_dir"},
+        ]},
+        "handlers": [
+            {"_target_": "CheckpointLoader", "load_path": "@ckpt_path", "load_dict": {"model": "@network"},
+             "map_location": "@device"},
+            {"_target_": "StatsHandler", "iteration_log": False},
+        ],
+        "evaluator": {"_target_": "SupervisedEvaluator", "device": "@device", "val_data_loader": "@dataloader",
+                      "network": "@network", "inferer": "@inferer", "postprocessing": "@postprocessing",
+                      "val_handlers": "@handlers", "amp": "@amp"},
+        "initialize": ["$monai.utils.set_determinism(seed=0)"],
+        "run": ["$@evaluator.run()"],
+        **spec.overrides,
+    }
+
+
+def multi_gpu_config() -> dict:
+    """``multi_gpu_train.json``: DDP over ``torchrun`` processes, merged after ``train.json``."""
+    return {
+        "device": "$torch.device('cuda:' + os.environ['LOCAL_RANK'] if torch.cuda.is_available() else 'cpu')",
+        "imports": IMPORTS + ["$import ignite", "$import numpy", "$import os", "$import torch.distributed as dist"],
+        "network": {"_target_": "torch.nn.parallel.DistributedDataParallel", "module": "$@network_def.to(@device)",
+                    "device_ids": "$[@device] if torch.cuda.is_available() else None"},
+        "train#sampler": {"_target_": "DistributedSampler", "dataset": "@train#dataset", "even_divisible": True,
+                          "shuffle": True},
+        "train#dataloader#sampler": "@train#sampler",
+        "train#dataloader#shuffle": False,
+        "train#handlers": "$[h for n, h in @train#handler_defs.items() if dist.get_rank() == 0 or n in "
+                          "('lr_schedule', 'validation', 'resume', 'finetune')]",
+        "validate#handlers": "$[h for n, h in @validate#handler_defs.items() if dist.get_rank() == 0]",
+        "initialize": ["$import torch.distributed as dist",
+                       "$dist.is_initialized() or dist.init_process_group(backend='nccl' if torch.cuda.is_available() "
+                       "else 'gloo')",
+                       "$torch.cuda.set_device(@device) if torch.cuda.is_available() else None",
+                       "$monai.utils.set_determinism(seed=@seed + dist.get_rank())"],
+        "run": ["$@train#trainer.run()"],
+        "finalize": ["$dist.is_initialized() and dist.destroy_process_group()"],
+    }
+
+
+def metadata(spec: BundleSpec) -> dict:
+    """``metadata.json`` with every key the MONAI bundle spec requires."""
+    versions = {name: version(name) for name in ("nibabel", "pytorch-ignite", "tensorboard", "monai-denoise")}
+    image = {"type": "image", "format": "magnitude", "modality": "MR", "num_channels": 1,
+             "spatial_shape": ["16*n", "16*n"], "dtype": "float32", "value_range": [0, 1], "is_patch_data": False}
+    return {
+        "schema": "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/meta_schema_20240725.json",
+        "version": spec.version,
+        "changelog": spec.changelog,
+        "monai_version": version("monai"),
+        "pytorch_version": version("torch").split("+")[0],
+        "numpy_version": version("numpy"),
+        "required_packages_version": versions,
+        "supported_apps": {},
+        "name": spec.name,
+        "task": "MRI denoising",
+        "description": f"{spec.title}. Trained on intensity-normalised 2D slices with synthetic noise; "
+                       "inference denoises 3D volumes and 4D series slice by slice and restores the input's scale.",
+        "authors": "monai-denoise contributors",
+        "copyright": "Copyright (c) monai-denoise contributors",
+        "data_source": "Embedded sample: MNI152 2009a T1 template (nilearn), dipy S0_10slices b0, nibabel example4d EPI",
+        "data_type": "nifti",
+        "image_classes": "single channel magnitude MR slice, normalised to [0, 1] by the 0.5 / 99.5 percentiles",
+        "label_classes": "the clean slice (training target)",
+        "pred_classes": "the denoised slice, same shape and range",
+        "intended_use": "Research use: denoising MR magnitude images. Not a medical device; not for diagnosis.",
+        "references": ["Zhang K. et al., Beyond a Gaussian Denoiser: Residual Learning of Deep CNN for Image "
+                       "Denoising, IEEE TIP 2017",
+                       "Ronneberger O. et al., U-Net: Convolutional Networks for Biomedical Image Segmentation, "
+                       "MICCAI 2015"],
+        "network_data_format": {
+            "inputs": {"image": {**image, "channel_def": {"0": "noisy image"}}},
+            "outputs": {"pred": {**image, "channel_def": {"0": "denoised image"}}},
+        },
+    }
+
+
+def render(spec: BundleSpec) -> dict[str, str]:
+    """Relative path -> file text for every generated file of the bundle."""
+    configs = {"train": train_config(spec), "evaluate": evaluate_config(spec), "inference": inference_config(spec),
+               "multi_gpu_train": multi_gpu_config(), "metadata": metadata(spec)}
+    files = {f"configs/{name}.json": json.dumps(content, indent=4) + "\n" for name, content in configs.items()}
+    files["configs/logging.conf"] = (Path(__file__).parent / "logging.conf").read_text()
+    files["LICENSE"] = (Path(__file__).parent / "LICENSE").read_text()
+    return files
+
+
+def write_bundle(spec: BundleSpec, root: str | Path) -> list[Path]:
+    """Write the generated files of ``spec`` under ``root/spec.name``; return the paths written."""
+    written = []
+    for relative, text in render(spec).items():
+        path = Path(root) / spec.name / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written.append(path)
+    return written
+
+
+def stale_files(spec: BundleSpec, root: str | Path) -> list[str]:
+    """Generated files of ``spec`` under ``root`` that are missing or differ from the template."""
+    return [relative for relative, text in render(spec).items()
+            if not (Path(root) / spec.name / relative).is_file()
+            or (Path(root) / spec.name / relative).read_text() != text]

@@ -1,0 +1,103 @@
+"""The ``monai-denoise`` command line: prepare, bundle render, demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import DataError
+
+REPO_BUNDLES = Path(__file__).resolve().parent.parent / "bundles"
+
+
+def _add_prepare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prepare", help="turn NIfTI volumes into a split, paired slice dataset")
+    p.add_argument("inputs", nargs="*", help="NIfTI files (3D or 4D) or folders of them")
+    p.add_argument("--sample", action="store_true", help="use the embedded sample MRI (MNI152 T1, dipy b0, EPI)")
+    p.add_argument("--output", required=True, help="output folder (datalist.json, manifest.csv, images/)")
+    p.add_argument("--axis", default="axial", choices=["axial", "coronal", "sagittal"])
+    p.add_argument("--size", type=int, default=192, help="square slice size, a multiple of 16 (default 192)")
+    p.add_argument("--percentiles", type=float, nargs=2, default=(0.5, 99.5), metavar=("LOW", "HIGH"))
+    p.add_argument("--split", type=float, nargs=3, default=(0.7, 0.15, 0.15), metavar=("TRAIN", "VAL", "TEST"),
+                   help="fractions of volumes (or subjects) per split")
+    p.add_argument("--split-by", choices=["volume", "subject"], default="volume")
+    p.add_argument("--subject-pattern", help="regex on the file path; its first group is the subject id")
+    p.add_argument("--min-foreground", type=float, default=0.05, help="skip slices with less foreground")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+
+
+def _run_prepare(args: argparse.Namespace) -> None:
+    from data_prep import PrepareConfig, prepare_dataset
+    from data_prep.sources import SourceVolume, find_nifti_files, sample_volumes
+
+    if args.sample and args.inputs:
+        raise DataError("give either INPUT paths or --sample, not both")
+    sources = sample_volumes() if args.sample else [SourceVolume(p) for p in find_nifti_files(args.inputs)]
+    config = PrepareConfig(axis=args.axis, size=args.size, percentiles=tuple(args.percentiles),
+                           fractions=tuple(args.split), split_by=args.split_by,
+                           subject_pattern=args.subject_pattern, seed=args.seed, min_foreground=args.min_foreground)
+    manifest = prepare_dataset(sources, args.output, config, overwrite=args.overwrite)
+    counts = manifest.groupby("split").size().to_dict()
+    print(f"wrote {len(manifest)} slices to {args.output}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def _add_bundle(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bundle", help="bundle maintenance")
+    verbs = p.add_subparsers(dest="verb", required=True)
+    r = verbs.add_parser("render", help="write every bundle's generated configs from the shared template")
+    r.add_argument("--root", default=str(REPO_BUNDLES), help="bundles folder (default: the repository's)")
+    r.add_argument("--check", action="store_true", help="only report files that differ; exit 1 if any")
+
+
+def _run_bundle(args: argparse.Namespace) -> int:
+    from .bundle import BUNDLES, stale_files, write_bundle
+
+    if args.check:
+        stale = {name: stale_files(spec, args.root) for name, spec in BUNDLES.items()}
+        stale = {name: files for name, files in stale.items() if files}
+        for name, files in stale.items():
+            print(f"{name}: out of date: {', '.join(files)} (run: monai-denoise bundle render)")
+        return 1 if stale else 0
+    for spec in BUNDLES.values():
+        for path in write_bundle(spec, args.root):
+            print(path)
+    return 0
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="the main job: prepare the sample, train, evaluate, denoise, report")
+    p.add_argument("--output", default="runs/demo", help="output folder (default runs/demo)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the demo's schedule)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing demo output folder")
+
+
+def _run_demo(args: argparse.Namespace) -> None:
+    from .demo import run_demo
+
+    run_demo(Path(args.output), epochs=args.epochs, overwrite=args.overwrite)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="monai-denoise", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_prepare(sub)
+    _add_bundle(sub)
+    _add_demo(sub)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "prepare":
+            _run_prepare(args)
+        elif args.command == "bundle":
+            return _run_bundle(args)
+        elif args.command == "demo":
+            _run_demo(args)
+    except (DataError, FileExistsError) as err:
+        print(f"monai-denoise {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Datalists and volume lists for bundle configs, checked so that a bad entry names its file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from data_prep.sources import find_nifti_files
+from data_prep.volumes import check_nifti_header
+
+from .errors import DataError
+
+
+def load_datalist(path: str | Path, key: str, base_dir: str | Path | None = None) -> list[dict]:
+    """Read the ``key`` list of a decathlon-style datalist; image paths become absolute.
+
+    Args:
+        path: the ``datalist.json`` file.
+        key: ``training``, ``validation`` or ``test``.
+        base_dir: folder that relative paths start from; default the datalist's own folder.
+
+    Raises:
+        DataError: missing or invalid file, missing or empty ``key``, an entry without ``image``,
+            or an image file that does not exist.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: datalist file not found")
+    try:
+        content = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(content, dict) or key not in content:
+        found = sorted(content) if isinstance(content, dict) else type(content).__name__
+        raise DataError(f"{path}: missing key {key!r} (found {found})")
+    items = content[key]
+    if not isinstance(items, list) or not items:
+        raise DataError(f"{path}: {key!r} must be a non-empty list of {{'image': path}} entries")
+    base = Path(base_dir) if base_dir is not None else path.parent
+    out = []
+    for number, item in enumerate(items):
+        if not isinstance(item, dict) or "image" not in item:
+            raise DataError(f"{path}: entry {number} of {key!r} has no 'image' key: {item!r}")
+        image = Path(item["image"]) if Path(item["image"]).is_absolute() else base / item["image"]
+        if not image.is_file():
+            raise DataError(f"{path}: entry {number} of {key!r} points to a missing file {image}")
+        out.append({**item, "image": str(image)})
+    return out
+
+
+def list_volumes(inputs: str | Path | list[str | Path]) -> list[dict]:
+    """``[{"image": path}, ...]`` for a NIfTI file, a folder of them, or a list of either.
+
+    Every file's header is checked first (3D or 4D NIfTI), so a bad file stops the run before any
+    output is written.
+    """
+    paths = find_nifti_files(list(inputs) if isinstance(inputs, (list, tuple)) else [inputs])
+    for p in paths:
+        check_nifti_header(p)
+    return [{"image": str(p)} for p in paths]

@@ -1,0 +1,3 @@
+from .residual import ResidualDenoiser
+
+__all__ = ["ResidualDenoiser"]
