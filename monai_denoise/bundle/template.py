@@ -80,8 +80,7 @@ def _evaluation_section(data_key: str, metric_prefix: str, handlers: dict) -> di
         ]},
         "key_metric": key_metric,
         "additional_metrics": additional,
-        "handler_defs": handlers,
-        "handlers": "$list(@validate#handler_defs.values())",
+        "handlers": list(handlers.values()),
         "evaluator": {"_target_": "SupervisedEvaluator", "device": "@device", "val_data_loader": "@validate#dataloader",
                       "network": "@network", "inferer": "@validate#inferer", "postprocessing": "@validate#postprocessing",
                       "key_val_metric": "@validate#key_metric", "additional_metrics": "@validate#additional_metrics",
@@ -154,8 +153,7 @@ def train_config(spec: BundleSpec) -> dict:
                            "shuffle": True, "num_workers": "@num_workers", "drop_last": True},
             "inferer": {"_target_": "SimpleInferer"},
             "postprocessing": None,
-            "handler_defs": train_handlers,
-            "handlers": "$list(@train#handler_defs.values())",
+            "handlers": list(train_handlers.values()),
             "trainer": {"_target_": "SupervisedTrainer", "max_epochs": "@epochs", "device": "@device",
                         "train_data_loader": "@train#dataloader", "network": "@network", "loss_function": "@loss",
                         "optimizer": "@optimizer", "inferer": "@train#inferer", "amp": "@amp",
@@ -238,9 +236,10 @@ def multi_gpu_config() -> dict:
                           "shuffle": True},
         "train#dataloader#sampler": "@train#sampler",
         "train#dataloader#shuffle": False,
-        "train#handlers": "$[h for n, h in @train#handler_defs.items() if dist.get_rank() == 0 or n in "
-                          "('lr_schedule', 'validation', 'resume', 'finetune')]",
-        "validate#handlers": "$[h for n, h in @validate#handler_defs.items() if dist.get_rank() == 0]",
+        "train#trainer#train_handlers": "$[h for h in @train#handlers if dist.get_rank() == 0 "
+                                        "or type(h).__name__ in @all_ranks_handlers]",
+        "validate#evaluator#val_handlers": "$[h for h in @validate#handlers if dist.get_rank() == 0]",
+        "all_ranks_handlers": ["LrScheduleHandler", "ValidationHandler", "ResumeCheckpointLoader", "CheckpointLoader"],
         "initialize": ["$import torch.distributed as dist",
                        "$dist.is_initialized() or dist.init_process_group(backend='nccl' if torch.cuda.is_available() "
                        "else 'gloo')",

@@ -1,0 +1,114 @@
+"""The U-Net bundle end to end through MONAI's ConfigWorkflow and ``python -m monai.bundle run``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import torch
+from conftest import TINY, UNET_BUNDLE, phantom, write_nifti
+from monai.bundle import ConfigWorkflow
+
+from monai_denoise.bundle import BUNDLES, stale_files
+
+MANDATORY_METADATA = ("version", "changelog", "monai_version", "pytorch_version", "numpy_version",
+                      "required_packages_version", "task", "description", "authors", "copyright",
+                      "intended_use", "network_data_format")
+
+
+def workflow(bundle, configs, workflow_type, **overrides):
+    files = [str(bundle / "configs" / f"{name}.json") for name in configs]
+    wf = ConfigWorkflow(config_file=files, workflow_type=workflow_type, bundle_root=str(bundle),
+                        meta_file=str(bundle / "configs" / "metadata.json"),
+                        logging_file=str(bundle / "configs" / "logging.conf"), **overrides)
+    wf.initialize()
+    return wf
+
+
+def test_committed_bundles_match_template():
+    for spec in BUNDLES.values():
+        assert stale_files(spec, UNET_BUNDLE.parent) == [], "run: monai-denoise bundle render"
+
+
+def test_metadata_has_mandatory_keys():
+    meta = json.loads((UNET_BUNDLE / "configs" / "metadata.json").read_text())
+    assert set(MANDATORY_METADATA) <= set(meta)
+    assert meta["version"] in meta["changelog"]
+    image = meta["network_data_format"]["inputs"]["image"]
+    assert image["modality"] == "MR" and image["value_range"] == [0, 1] and image["channel_def"]
+
+
+def test_training_writes_best_and_last_checkpoints_and_logs(trained_bundle):
+    _, output = trained_bundle
+    assert (output / "models" / "model.pt").is_file()
+    last = torch.load(output / "models" / "checkpoint_last.pt", weights_only=True)
+    assert {"model", "optimizer", "lr_scheduler", "trainer"} <= set(last)
+    trainer = last["trainer"]
+    assert trainer["max_epochs"] == 2 and trainer["iteration"] == 2 * trainer["epoch_length"]
+    assert list((output / "logs").glob("events.out.tfevents.*"))
+
+
+def test_resume_continues_from_last_epoch(trained_bundle, tiny_dataset):
+    bundle, output = trained_bundle
+    resumed = output.parent / "resumed"
+    resumed.joinpath("models").mkdir(parents=True)
+    (resumed / "models" / "checkpoint_last.pt").write_bytes((output / "models" / "checkpoint_last.pt").read_bytes())
+    wf = workflow(bundle, ["train"], "train", dataset_dir=str(tiny_dataset), output_dir=str(resumed), epochs=3,
+                  resume=True, **TINY)
+    wf.run()
+    assert wf.trainer.state.epoch == 3
+    assert wf.trainer.state.iteration == 3 * len(wf.train_dataset_data) // TINY["batch_size"]
+
+
+def test_evaluate_writes_per_image_metrics(trained_bundle, tiny_dataset):
+    bundle, output = trained_bundle
+    wf = workflow(bundle, ["train", "evaluate"], "train", dataset_dir=str(tiny_dataset), output_dir=str(output),
+                  **TINY)
+    assert not wf.check_properties()
+    wf.run()
+    table = pd.read_csv(output / "metrics" / "test_metrics.csv")
+    assert list(table.columns) == ["image", "psnr", "ssim", "mae", "mse"]
+    test_images = json.loads((tiny_dataset / "datalist.json").read_text())["test"]
+    assert len(table) == len(test_images) + 1 and table["image"].iloc[-1] == "mean"
+    assert np.isclose(table["psnr"].iloc[-1], table["psnr"].iloc[:-1].mean())
+    assert (table["mse"].iloc[:-1] > 0).all() and (table["ssim"].iloc[:-1] <= 1).all()
+
+
+def test_inference_keeps_shape_affine_and_scale(trained_bundle, tmp_path):
+    bundle, output = trained_bundle
+    inputs, results = tmp_path / "in", tmp_path / "out"
+    affine = np.array([[-2.0, 0, 0, 30], [0, 2.0, 0, -20], [0, 0, 3.0, 5], [0, 0, 0, 1]])
+    write_nifti(inputs / "vol3d.nii.gz", phantom((40, 36, 10), seed=7), affine)
+    write_nifti(inputs / "series4d.nii", phantom((40, 36, 10, 3), seed=8), affine)
+    wf = workflow(bundle, ["inference"], "infer", dataset_dir=str(inputs), output_dir=str(results),
+                  ckpt_path=str(output / "models" / "model.pt"), image_size=TINY["image_size"])
+    assert not wf.check_properties()
+    wf.run()
+    for name in ("vol3d.nii.gz", "series4d.nii"):
+        source, denoised = nib.load(str(inputs / name)), nib.load(str(results / name))
+        assert denoised.shape == source.shape
+        np.testing.assert_allclose(denoised.affine, source.affine)
+        assert denoised.header.get_zooms() == source.header.get_zooms()
+        src, out = source.get_fdata(), denoised.get_fdata()
+        assert np.isfinite(out).all()
+        assert np.corrcoef(src.ravel(), out.ravel())[0, 1] > 0.9, "output must stay in the input's scale and layout"
+        assert abs(out.mean() - src.mean()) < 0.1 * src.std()
+    assert not list(results.glob(".*partial*")), "no temporary files left behind"
+
+
+def test_copied_bundle_runs_from_inside_its_folder(tmp_path, tiny_dataset):
+    """The documented command, run as a user would from inside a copy of the bundle."""
+    bundle = tmp_path / UNET_BUNDLE.name
+    bundle.joinpath("configs").mkdir(parents=True)
+    for item in (UNET_BUNDLE / "configs").iterdir():
+        (bundle / "configs" / item.name).write_bytes(item.read_bytes())
+    overrides = [f"--{key} {json.dumps(value).replace(' ', '')}" for key, value in TINY.items()]
+    command = (f"{sys.executable} -m monai.bundle run --config_file configs/train.json "
+               f"--dataset_dir {tiny_dataset} --epochs 1 " + " ".join(overrides))
+    result = subprocess.run(command.split(), cwd=bundle, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (bundle / "models" / "model.pt").is_file(), "without --output_dir weights go to the bundle's models/"

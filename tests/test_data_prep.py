@@ -1,0 +1,320 @@
+"""`data_prep`: volumes -> normalised 2D slices, split by volume or subject, with datalist, manifest, provenance."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from data_prep import PrepareConfig, prepare_dataset, sample_volumes
+from data_prep.sources import SourceVolume
+from data_prep.splits import SPLITS, assign_splits, split_counts
+from data_prep.volumes import check_nifti_header
+from monai_denoise.errors import DataError
+
+SHAPE = (24, 20, 12)  # x, y, z; axial slices are 24 x 20
+SIZE = 16
+MANIFEST_COLUMNS = ["image", "source_file", "volume_id", "subject_id", "axis", "index", "timepoint", "split",
+                    "lower_value", "upper_value", "height", "width"]
+
+
+def write_volume(path: Path, array: np.ndarray, affine: np.ndarray = np.eye(4)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(np.asarray(array, dtype=np.float32), affine), str(path))
+    return path
+
+
+def random_volume(seed: int, shape: tuple[int, ...] = SHAPE) -> np.ndarray:
+    """Positive intensities everywhere, so every slice counts as foreground."""
+    return np.random.default_rng(seed).uniform(20.0, 100.0, shape).astype(np.float32)
+
+
+def make_config(**changes) -> PrepareConfig:
+    return PrepareConfig(**{"size": SIZE, "command": ["pytest"], **changes})
+
+
+def read_slice(path: Path) -> np.ndarray:
+    image = nib.load(str(path))
+    assert image.get_data_dtype() == np.float32
+    return np.asanyarray(image.dataobj)
+
+
+def staging_leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, Path]:
+    """Four 3D volumes and one 4D series with two frames (files written once per module)."""
+    folder = tmp_path_factory.mktemp("inputs")
+    paths = {f"vol_{name}": write_volume(folder / f"vol_{name}.nii.gz", random_volume(seed))
+             for seed, name in enumerate("abcd")}
+    paths["series"] = write_volume(folder / "series.nii.gz", random_volume(9, SHAPE + (2,)))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def prepared(inputs, tmp_path_factory) -> tuple[Path, pd.DataFrame]:
+    output = tmp_path_factory.mktemp("prepared") / "dataset"
+    manifest = prepare_dataset([SourceVolume(p) for p in inputs.values()], output, make_config())
+    return output, manifest
+
+
+@pytest.fixture
+def one_volume(tmp_path) -> list[SourceVolume]:
+    """A single volume pinned to training, the cheapest valid input."""
+    return [SourceVolume(write_volume(tmp_path / "in" / "solo.nii.gz", random_volume(1)), "training")]
+
+
+# --- prepare_dataset: files written ----------------------------------------------------------------------------
+
+
+def test_datalist_lists_existing_relative_slice_paths_per_split(prepared):
+    output, manifest = prepared
+    datalist = json.loads((output / "datalist.json").read_text())
+
+    assert sorted(datalist) == sorted(SPLITS)
+    for split in SPLITS:
+        images = [entry["image"] for entry in datalist[split]]
+        assert images, f"{split} is empty"
+        assert all(not Path(image).is_absolute() and (output / image).is_file() for image in images)
+        assert sorted(images) == sorted(manifest.loc[manifest.split == split, "image"])
+    listed = sum(len(entries) for entries in datalist.values())
+    assert listed == len(list((output / "images").glob("*.nii.gz"))) == len(manifest)
+
+
+def test_manifest_csv_has_one_row_per_slice_with_the_documented_columns(prepared, inputs):
+    output, returned = prepared
+    manifest = pd.read_csv(output / "manifest.csv")
+
+    assert set(MANIFEST_COLUMNS) <= set(manifest.columns)
+    assert manifest["image"].tolist() == returned["image"].tolist()
+    assert set(manifest.source_file) == {str(p) for p in inputs.values()}
+    assert set(manifest.volume_id) == set(inputs)
+    assert set(manifest.axis) == {"axial"}
+    assert set(manifest.height) == set(manifest.width) == {SIZE}
+    assert (manifest.lower_value < manifest.upper_value).all()
+    # every axial slice of every frame is kept: 12 per 3D volume, 2 x 12 for the series
+    assert manifest.groupby("volume_id").size().to_dict() == {**{v: 12 for v in inputs if v != "series"},
+                                                              "series": 24}
+    series = manifest[manifest.volume_id == "series"]
+    assert sorted(set(series.timepoint)) == [0, 1]
+    assert sorted(series[series.timepoint == 1]["index"]) == list(range(SHAPE[2]))
+    assert set(manifest[manifest.volume_id != "series"].timepoint) == {0}
+
+
+def test_every_slice_is_a_float32_square_in_unit_range(prepared):
+    output, manifest = prepared
+    for image in manifest.image:
+        data = read_slice(output / image)
+        assert data.shape == (SIZE, SIZE), image
+        assert data.dtype == np.float32
+        assert 0.0 <= data.min() and data.max() <= 1.0 and data.max() > data.min(), image
+
+
+@pytest.mark.parametrize("volume, timepoint, index", [("vol_b", 0, 5), ("series", 1, 0), ("series", 0, 11)])
+def test_slice_is_the_normalised_centre_crop_of_its_plane(prepared, inputs, volume, timepoint, index):
+    output, manifest = prepared
+    row = manifest[(manifest.volume_id == volume) & (manifest.timepoint == timepoint)
+                   & (manifest["index"] == index)].iloc[0]
+    data = nib.load(str(inputs[volume])).get_fdata(dtype=np.float32)
+    plane = (data[..., timepoint] if data.ndim == 4 else data)[:, :, index]
+
+    expected = np.clip((plane - row.lower_value) / (row.upper_value - row.lower_value), 0.0, 1.0)
+    x0, y0 = (SHAPE[0] - SIZE) // 2, (SHAPE[1] - SIZE) // 2
+
+    np.testing.assert_allclose(read_slice(output / row.image), expected[x0:x0 + SIZE, y0:y0 + SIZE], atol=1e-5)
+
+
+def test_provenance_records_parameters_sources_and_package_versions(prepared, inputs):
+    output, _ = prepared
+    provenance = json.loads((output / "provenance.json").read_text())
+    datalist = json.loads((output / "datalist.json").read_text())
+
+    config = make_config()
+    expected = json.loads(json.dumps({k: v for k, v in dataclasses.asdict(config).items() if k != "command"}))
+    assert provenance["parameters"] == expected
+    assert provenance["parameters"]["size"] == SIZE
+    assert provenance["command"] == ["pytest"]
+    assert provenance["sources"] == [str(p) for p in inputs.values()]
+    assert provenance["slices_per_split"] == {split: len(datalist[split]) for split in SPLITS}
+    assert datetime.fromisoformat(provenance["created"]).tzinfo is not None
+    versions = provenance["package_versions"]
+    for package in ("monai", "torch", "nibabel", "numpy"):
+        assert versions[package] == version(package)
+    assert versions["python"].count(".") == 2
+
+
+# --- splits --------------------------------------------------------------------------------------------------
+
+
+def test_no_volume_is_split_across_sets_and_series_frames_stay_together(prepared):
+    _, manifest = prepared
+
+    assert (manifest.groupby("volume_id").split.nunique() == 1).all()
+    assert set(manifest.split) == set(SPLITS)
+    series = manifest[manifest.volume_id == "series"]
+    assert series.timepoint.nunique() == 2 and series.split.nunique() == 1
+
+
+def test_split_by_subject_keeps_each_subject_in_one_split(tmp_path):
+    sources = [SourceVolume(write_volume(tmp_path / "in" / f"sub-0{s}_run-{r}.nii.gz", random_volume(10 * s + r,
+                                                                                                  (20, 20, 3))))
+               for s in range(1, 5) for r in (1, 2)]
+    config = make_config(split_by="subject", subject_pattern=r"(sub-\d+)_run")
+
+    manifest = prepare_dataset(sources, tmp_path / "out", config)
+
+    assert set(manifest.subject_id) == {"sub-01", "sub-02", "sub-03", "sub-04"}
+    assert manifest.volume_id.nunique() == 8
+    assert (manifest.groupby("subject_id").split.nunique() == 1).all()
+    assert manifest.groupby("split").subject_id.nunique().to_dict() == {"training": 2, "validation": 1, "test": 1}
+
+
+def test_subject_pattern_that_does_not_match_names_the_file(one_volume, tmp_path):
+    config = make_config(split_by="subject", subject_pattern=r"sub-(\d+)")
+
+    with pytest.raises(DataError, match=r"solo\.nii\.gz: subject pattern .* does not match"):
+        prepare_dataset(one_volume, tmp_path / "out", config)
+    assert not (tmp_path / "out").exists()
+
+
+def test_prepare_split_is_reproducible_for_the_same_seed(prepared, inputs, tmp_path):
+    _, first = prepared
+
+    again = prepare_dataset([SourceVolume(p) for p in inputs.values()], tmp_path / "again", make_config())
+
+    assert again[["image", "split"]].equals(first[["image", "split"]])
+
+
+def test_assign_splits_is_reproducible_order_independent_and_seed_dependent():
+    groups = [f"subject{i:02d}" for i in range(20)]
+
+    first = assign_splits(groups, (0.7, 0.15, 0.15), seed=3)
+
+    assert assign_splits(list(reversed(groups)) + groups[:5], (0.7, 0.15, 0.15), seed=3) == first
+    assert sorted(first) == groups
+    assert sorted(first.values()).count("training") == 14
+    assert any(assign_splits(groups, (0.7, 0.15, 0.15), seed=s) != first for s in (4, 5, 6))
+
+
+@pytest.mark.parametrize("n, fractions, expected", [
+    (10, (0.7, 0.15, 0.15), (7, 2, 1)),
+    (3, (0.7, 0.15, 0.15), (1, 1, 1)),
+    (5, (0.7, 0.15, 0.15), (3, 1, 1)),
+    (4, (0.5, 0.5, 0.0), (2, 2, 0)),
+    (7, (1.0, 0.0, 0.0), (7, 0, 0)),
+])
+def test_split_counts(n, fractions, expected):
+    assert split_counts(n, fractions) == expected
+
+
+@pytest.mark.parametrize("n", range(4, 31))  # n = 3 is forced to (1, 1, 1), tested above
+def test_split_counts_fill_every_split_and_sum_to_n(n):
+    counts = split_counts(n, (0.7, 0.15, 0.15))
+
+    assert sum(counts) == n
+    assert min(counts) >= 1
+    assert abs(counts[0] - 0.7 * n) <= 1
+
+
+@pytest.mark.parametrize("n, fractions", [(2, (0.7, 0.15, 0.15)), (1, (0.8, 0.2, 0.0)), (0, (1.0, 0.0, 0.0))])
+def test_split_counts_refuses_fewer_groups_than_splits(n, fractions):
+    with pytest.raises(DataError, match=f"{n} volume\\(s\\)/subject\\(s\\) cannot fill"):
+        split_counts(n, fractions)
+
+
+@pytest.mark.parametrize("fractions", [(0.5, 0.5, 0.5), (0.0, 0.5, 0.5), (1.2, -0.1, -0.1), (0.5, 0.5)])
+def test_split_counts_refuses_bad_fractions(fractions):
+    with pytest.raises(DataError, match="split fractions must be"):
+        split_counts(10, fractions)
+
+
+def test_prepare_refuses_too_few_volumes_for_the_splits(inputs, tmp_path):
+    sources = [SourceVolume(inputs["vol_a"]), SourceVolume(inputs["vol_b"])]
+
+    with pytest.raises(DataError, match="2 volume"):
+        prepare_dataset(sources, tmp_path / "out", make_config())
+    assert not (tmp_path / "out").exists()
+
+
+# --- foreground threshold ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("min_foreground, kept", [
+    (0.05, range(2, 9)),   # slice 2 has 10 % foreground, slice 9 only 2 %
+    (0.2, range(3, 9)),
+    (0.0, range(12)),      # nothing is skipped
+])
+def test_slices_below_the_foreground_threshold_are_skipped(tmp_path, min_foreground, kept):
+    array = np.zeros(SHAPE, dtype=np.float32)
+    array[:, :, 3:9] = random_volume(2, SHAPE[:2] + (6,))
+    array[:, :2, 2] = 80.0   # 2 of 20 columns: 10 % of the plane
+    array[:10, 0, 9] = 80.0  # 10 of 480 pixels: about 2 %
+    sources = [SourceVolume(write_volume(tmp_path / "in" / "padded.nii.gz", array), "training")]
+
+    manifest = prepare_dataset(sources, tmp_path / "out", make_config(min_foreground=min_foreground))
+
+    assert manifest["index"].tolist() == list(kept)
+    assert len(list((tmp_path / "out" / "images").iterdir())) == len(kept)
+
+
+# --- embedded sample -----------------------------------------------------------------------------------------
+
+
+def test_sample_volumes_are_the_files_shipped_with_installed_packages():
+    sample = sample_volumes()
+
+    assert [s.split for s in sample] == ["training", "validation", "test"]
+    expected = [("nilearn", "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz", (197, 233, 189)),
+                ("dipy", "S0_10slices.nii.gz", (128, 128, 10, 1)),
+                ("nibabel", "example4d.nii.gz", (128, 96, 24, 2))]
+    for source, (package, name, shape) in zip(sample, expected):
+        assert source.path.is_file()
+        assert source.path.name == name
+        assert package in source.path.parts
+        assert check_nifti_header(source.path) == shape
+
+
+# --- output folder -------------------------------------------------------------------------------------------
+
+
+def test_existing_output_is_refused_without_overwrite_and_left_untouched(one_volume, tmp_path):
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "keep.txt").write_text("old result")
+
+    with pytest.raises(FileExistsError, match="not empty"):
+        prepare_dataset(one_volume, output, make_config())
+
+    assert [p.name for p in output.iterdir()] == ["keep.txt"]
+    assert (output / "keep.txt").read_text() == "old result"
+    assert staging_leftovers(tmp_path) == []
+
+
+def test_existing_output_is_replaced_with_overwrite(one_volume, tmp_path):
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "keep.txt").write_text("old result")
+
+    manifest = prepare_dataset(one_volume, output, make_config(), overwrite=True)
+
+    assert sorted(p.name for p in output.iterdir()) == ["datalist.json", "images", "manifest.csv", "provenance.json"]
+    assert len(list((output / "images").iterdir())) == len(manifest) == SHAPE[2]
+    assert staging_leftovers(tmp_path) == []
+
+
+def test_existing_empty_output_folder_is_used(one_volume, tmp_path):
+    output = tmp_path / "out"
+    output.mkdir()
+
+    prepare_dataset(one_volume, output, make_config())
+
+    assert (output / "datalist.json").is_file()

@@ -1,0 +1,219 @@
+"""Behaviour of the synthetic-noise and percentile-normalisation transforms."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor
+
+from monai_denoise.transforms import NOISE_TYPES, PercentileNormalize, SyntheticNoise, SyntheticNoised
+
+SIGMA = 0.1
+
+
+def image_item(name: str, seed: int = 0, shape=(1, 32, 32)) -> dict:
+    """A ``{"image": MetaTensor}`` item with values in [0, 1] and ``name`` as its file name."""
+    values = np.random.default_rng(seed).uniform(0.0, 1.0, shape).astype(np.float32)
+    return {"image": MetaTensor(torch.as_tensor(values), meta={"filename_or_obj": name})}
+
+
+def noisy(transform: SyntheticNoised, item: dict) -> torch.Tensor:
+    """The noisy image of ``item`` as a plain tensor (the input item is not modified)."""
+    return torch.as_tensor(transform(dict(item))["image"]).clone()
+
+
+def constant(value: float, shape=(1, 128, 128)) -> torch.Tensor:
+    return torch.full(shape, value, dtype=torch.float32)
+
+
+def seeded_noise(kind: str, sigma: float, seed: int = 0) -> SyntheticNoise:
+    transform = SyntheticNoise(kind, sigma)
+    transform.set_random_state(seed)
+    return transform
+
+
+# --- SyntheticNoise / SyntheticNoised ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", NOISE_TYPES)
+def test_sigma_zero_leaves_image_unchanged(kind):
+    item = image_item("/data/A.nii.gz")
+    clean = item["image"].as_tensor().clone()
+
+    assert torch.equal(torch.as_tensor(SyntheticNoise(kind, 0.0)(clean)), clean)
+
+    out = SyntheticNoised("image", kind=kind, sigma=0.0, seed=1)(item)
+    assert torch.equal(torch.as_tensor(out["image"]), clean)
+    assert torch.equal(torch.as_tensor(out["label"]), clean)
+
+
+@pytest.mark.parametrize("kind", NOISE_TYPES)
+def test_label_holds_clean_copy_and_image_is_noisy(kind):
+    item = image_item("/data/A.nii.gz")
+    clean = item["image"].as_tensor().clone()
+
+    out = SyntheticNoised("image", kind=kind, sigma=SIGMA, seed=1)(item)
+
+    assert torch.equal(torch.as_tensor(out["label"]), clean)
+    assert out["label"] is not item["image"]
+    assert not torch.allclose(torch.as_tensor(out["image"]), clean)
+    assert torch.equal(item["image"].as_tensor(), clean), "the input item must not be modified"
+
+
+@pytest.mark.parametrize("kind", NOISE_TYPES)
+def test_seeded_noise_depends_on_file_name_not_on_call_order(kind):
+    a, b = image_item("/data/A.nii.gz"), image_item("/data/B.nii.gz")  # same pixels, different names
+
+    first = SyntheticNoised("image", kind=kind, sigma=SIGMA, seed=42)
+    a1, b1 = noisy(first, a), noisy(first, b)
+    second = SyntheticNoised("image", kind=kind, sigma=SIGMA, seed=42)
+    b2, a2 = noisy(second, b), noisy(second, a)
+
+    assert torch.equal(a1, a2)
+    assert torch.equal(b1, b2)
+    assert not torch.equal(a1, b1)
+    assert torch.equal(noisy(first, a), a1), "repeating an item on the same transform repeats its noise"
+
+
+def test_seeded_noise_uses_the_base_name_and_the_seed():
+    here, elsewhere = image_item("/one/A.nii.gz"), image_item("/two/A.nii.gz")
+
+    assert torch.equal(noisy(SyntheticNoised("image", seed=5), here), noisy(SyntheticNoised("image", seed=5), elsewhere))
+    assert not torch.equal(noisy(SyntheticNoised("image", seed=5), here), noisy(SyntheticNoised("image", seed=6), here))
+
+
+def test_seeded_noise_needs_a_file_name():
+    with pytest.raises(ValueError, match="file name"):
+        SyntheticNoised("image", seed=5)({"image": torch.zeros(1, 8, 8)})
+
+
+@pytest.mark.parametrize("kind", NOISE_TYPES)
+def test_unseeded_noise_differs_between_calls(kind):
+    item = image_item("/data/A.nii.gz")
+    transform = SyntheticNoised("image", kind=kind, sigma=SIGMA, seed=None)
+
+    assert not torch.equal(noisy(transform, item), noisy(transform, item))
+
+
+@pytest.mark.parametrize("kind", NOISE_TYPES)
+def test_set_random_state_makes_unseeded_noise_reproducible(kind):
+    item = image_item("/data/A.nii.gz")
+
+    def run(state_seed: int) -> torch.Tensor:
+        transform = SyntheticNoised("image", kind=kind, sigma=SIGMA).set_random_state(state_seed)
+        return torch.stack([noisy(transform, item), noisy(transform, item)])
+
+    first, again, other = run(7), run(7), run(8)
+    assert torch.equal(first, again)
+    assert not torch.equal(first[0], first[1]), "successive calls still draw fresh noise"
+    assert not torch.equal(first, other)
+
+
+def test_rician_noise_is_non_negative_and_biased_upward_on_zero_background():
+    out = torch.as_tensor(seeded_noise("rician", SIGMA)(constant(0.0)))
+
+    assert float(out.min()) >= 0.0
+    assert float(out.mean()) == pytest.approx(SIGMA * math.sqrt(math.pi / 2), rel=0.05)
+
+
+def test_gaussian_noise_has_the_requested_std_and_zero_mean():
+    clean = constant(0.5)
+    residual = torch.as_tensor(seeded_noise("gaussian", SIGMA)(clean)) - clean
+
+    assert float(residual.std()) == pytest.approx(SIGMA, rel=0.03)
+    assert abs(float(residual.mean())) < 0.01
+
+
+def test_poisson_noise_variance_at_intensity_one_is_sigma_squared():
+    out = torch.as_tensor(seeded_noise("poisson", SIGMA)(constant(1.0))).double()
+
+    assert float(out.mean()) == pytest.approx(1.0, abs=0.01)
+    assert float(out.var()) == pytest.approx(SIGMA**2, rel=0.05)
+    assert float(out.min()) >= 0.0
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SyntheticNoise("speckle", SIGMA),
+    lambda: SyntheticNoised("image", kind="speckle"),
+], ids=["array", "dict"])
+def test_unknown_noise_type_is_refused(make):
+    with pytest.raises(ValueError, match="unknown noise type 'speckle'"):
+        make()
+
+
+@pytest.mark.parametrize("kind", NOISE_TYPES)
+@pytest.mark.parametrize("make", [SyntheticNoise, lambda kind, sigma: SyntheticNoised("image", kind, sigma)],
+                         ids=["array", "dict"])
+def test_negative_sigma_is_refused(make, kind):
+    with pytest.raises(ValueError, match="sigma must be >= 0"):
+        make(kind, -0.1)
+
+
+# --- PercentileNormalize -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def scan() -> MetaTensor:
+    values = np.random.default_rng(3).normal(300.0, 80.0, (1, 24, 20, 12)).astype(np.float32)
+    return MetaTensor(torch.as_tensor(values), meta={"filename_or_obj": "/scans/sub-01_T1w.nii.gz"})
+
+
+def test_normalize_with_clip_stays_in_unit_range(scan):
+    out = PercentileNormalize(1.0, 99.0, clip=True)(scan)
+
+    assert out.dtype == torch.float32
+    assert float(out.min()) == 0.0
+    assert float(out.max()) == 1.0
+    # about 1 % of the voxels lie below the lower and above the upper percentile
+    assert float((out == 0).float().mean()) == pytest.approx(0.01, abs=0.005)
+    assert float((out == 1).float().mean()) == pytest.approx(0.01, abs=0.005)
+
+
+def test_normalize_maps_percentiles_to_zero_and_one_and_records_them(scan):
+    values = scan.numpy().ravel()
+    low, high = np.percentile(values, [2.0, 98.0])
+
+    out = PercentileNormalize(2.0, 98.0, clip=False)(scan)
+
+    stats = out.meta["normalization"]
+    assert stats["lower_percentile"] == 2.0 and stats["upper_percentile"] == 98.0
+    assert stats["lower_value"] == pytest.approx(low, rel=1e-5)
+    assert stats["upper_value"] == pytest.approx(high, rel=1e-5)
+    np.testing.assert_allclose(np.percentile(out.numpy(), [2.0, 98.0]), [0.0, 1.0], atol=1e-5)
+    np.testing.assert_allclose(out.numpy(), (scan.numpy() - low) / (high - low), atol=1e-5)
+
+
+def test_normalize_inverse_restores_the_input(scan):
+    transform = PercentileNormalize(2.0, 98.0, clip=False)
+    normalised = transform(scan)
+    assert not torch.allclose(normalised.as_tensor(), scan.as_tensor())
+
+    restored = transform.inverse(normalised)
+
+    np.testing.assert_allclose(restored.numpy(), scan.numpy(), rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("value", [0.0, 7.5])
+def test_normalize_refuses_a_constant_image_naming_its_file(value):
+    image = MetaTensor(torch.full((1, 8, 8), value), meta={"filename_or_obj": "/scans/flat.nii.gz"})
+
+    with pytest.raises(ValueError, match=r"/scans/flat\.nii\.gz: cannot normalise.*percentiles are equal"):
+        PercentileNormalize()(image)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_normalize_refuses_nan_and_inf(scan, bad):
+    scan[0, 3, 4, 5] = bad
+    scan[0, 1, 1, 1] = bad
+
+    with pytest.raises(ValueError, match=r"sub-01_T1w\.nii\.gz: contains 2 NaN or Inf voxel\(s\)"):
+        PercentileNormalize()(scan)
+
+
+@pytest.mark.parametrize("lower, upper", [(50.0, 50.0), (60.0, 40.0), (-1.0, 99.0), (1.0, 101.0)])
+def test_normalize_refuses_bad_percentiles(lower, upper):
+    with pytest.raises(ValueError, match="percentiles must satisfy"):
+        PercentileNormalize(lower, upper)
