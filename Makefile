@@ -19,7 +19,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/monai-denoise demo --output $(OUT)
+	$(BIN)/monai-denoise demo --output $(OUT) --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 tests

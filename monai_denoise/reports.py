@@ -1,0 +1,82 @@
+"""Tables and figures of a run: metric summaries, noisy / denoised / clean panels, training curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+
+from .atomic import atomic_path  # noqa: E402
+
+
+def summarize(table: pd.DataFrame, metrics: tuple[str, ...] = ("psnr", "ssim", "mae", "mse")) -> pd.DataFrame:
+    """Mean and standard deviation of each metric per ``method`` (rows in the order methods first appear)."""
+    grouped = table.groupby("method", sort=False)[list(metrics)]
+    summary = grouped.mean().add_suffix("_mean").join(grouped.std().add_suffix("_std"))
+    return summary[[f"{m}_{s}" for m in metrics for s in ("mean", "std")]].reset_index()
+
+
+def read_scalars(log_dir: str | Path) -> pd.DataFrame:
+    """All TensorBoard scalars under ``log_dir`` as a table with columns tag, step, value."""
+    rows = []
+    for events in sorted(Path(log_dir).glob("events.out.tfevents.*")):
+        accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        accumulator.Reload()
+        for tag in accumulator.Tags()["scalars"]:
+            rows += [{"tag": tag, "step": e.step, "value": e.value} for e in accumulator.Scalars(tag)]
+    return pd.DataFrame(rows, columns=["tag", "step", "value"])
+
+
+def plot_training_curves(scalars: pd.DataFrame, path: str | Path, iterations_per_epoch: int,
+                         reference_psnr: dict[str, float] | None = None) -> None:
+    """Training loss (mean per epoch) and validation PSNR per epoch, side by side, saved as PNG.
+
+    ``reference_psnr`` draws horizontal lines (e.g. the noisy input) on the PSNR panel.
+    """
+    loss = scalars[scalars.tag == "train_loss"].copy()
+    loss["epoch"] = (loss.step - 1) // iterations_per_epoch + 1
+    loss = loss.groupby("epoch").value.mean()
+    psnr = scalars[scalars.tag == "val_psnr"].set_index("step").value
+    fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ax_loss.semilogy(loss.index, loss.values)
+    ax_loss.set(xlabel="epoch", ylabel="training loss (MSE)", title="Training loss")
+    ax_psnr.plot(psnr.index, psnr.values, label="network")
+    for name, value in (reference_psnr or {}).items():
+        ax_psnr.axhline(value, linestyle="--", color="gray" if name == "noisy input" else "tab:orange", label=name)
+    ax_psnr.set(xlabel="epoch", ylabel="PSNR (dB)", title="Validation PSNR")
+    ax_psnr.legend()
+    for ax in (ax_loss, ax_psnr):
+        ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def plot_panels(columns: dict[str, list], row_titles: list[str], path: str | Path) -> None:
+    """A grid of 2D images: one column per ``columns`` entry (e.g. noisy, denoised, clean), one row per slice.
+
+    Each value of ``columns`` is a list of ``(H, W)`` arrays in [0, 1], one per row; titles give PSNR where known.
+    """
+    rows = len(row_titles)
+    fig, axes = plt.subplots(rows, len(columns), figsize=(3 * len(columns), 3 * rows), squeeze=False)
+    for c, (title, images) in enumerate(columns.items()):
+        for r, image in enumerate(images):
+            ax = axes[r, c]
+            ax.imshow(image.T, cmap="gray", vmin=0, vmax=1, origin="lower")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(title, fontsize=10)
+            if c == 0:
+                ax.set_ylabel(row_titles[r], fontsize=8)
+    _save(fig, path)
+
+
+def _save(fig: plt.Figure, path: str | Path) -> None:
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)

@@ -1,0 +1,220 @@
+"""Unusable input is refused with one clear line naming the file, exit code 2, and no (changed) output."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from monai_denoise.cli import main
+from monai_denoise.data import list_volumes, load_datalist
+from monai_denoise.errors import DataError
+
+SHAPE = (24, 20, 12)
+ERROR_PREFIX = "monai-denoise prepare: error: "
+
+
+def write_volume(path: Path, array: np.ndarray, affine: np.ndarray = np.eye(4)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(np.asarray(array, dtype=np.float32), affine), str(path))
+    return path
+
+
+def random_volume(seed: int = 0, shape: tuple[int, ...] = SHAPE) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(20.0, 100.0, shape).astype(np.float32)
+
+
+def with_bad_voxels(value: float) -> np.ndarray:
+    array = random_volume()
+    array[1, 2, 3] = array[4, 5, 6] = array[7, 8, 9] = value
+    return array
+
+
+# Each case writes one bad input under `folder` and returns it; the bad file's name sorts after the two good
+# volumes, so slices of the good ones are already staged when the bad one is reached.
+
+def missing_file(folder: Path) -> Path:
+    return folder / "z_missing.nii.gz"
+
+
+def zero_byte_file(folder: Path) -> Path:
+    path = folder / "z_empty.nii.gz"
+    path.touch()
+    return path
+
+
+def truncated_file(folder: Path) -> Path:
+    path = write_volume(folder / "z_truncated.nii.gz", random_volume(5))
+    content = path.read_bytes()
+    path.write_bytes(content[: len(content) // 2])
+    return path
+
+
+def random_bytes_file(folder: Path) -> Path:
+    path = folder / "z_noise.nii.gz"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    return path
+
+
+def text_file(folder: Path) -> Path:
+    path = folder / "z_notes.txt"
+    path.write_text("not an image\n")
+    return path
+
+
+def empty_folder(folder: Path) -> Path:
+    path = folder / "z_empty_folder"
+    path.mkdir()
+    return path
+
+
+def volume_case(name: str, array: np.ndarray):
+    def make(folder: Path) -> Path:
+        return write_volume(folder / name, array)
+    return make
+
+
+BAD_INPUTS = [
+    pytest.param(missing_file, "no such file or folder", id="missing"),
+    pytest.param(zero_byte_file, re.escape("file is empty (0 bytes)"), id="zero-byte"),
+    pytest.param(truncated_file, "cannot read the image data, the file may be truncated", id="truncated"),
+    pytest.param(random_bytes_file, "not a readable NIfTI file", id="random-bytes"),
+    pytest.param(text_file, re.escape("not a NIfTI file (expected .nii or .nii.gz)"), id="txt"),
+    pytest.param(volume_case("z_nan.nii.gz", with_bad_voxels(np.nan)), re.escape("contains 3 NaN or Inf voxel(s)"),
+                 id="nan"),
+    pytest.param(volume_case("z_inf.nii.gz", with_bad_voxels(np.inf)), re.escape("contains 3 NaN or Inf voxel(s)"),
+                 id="inf"),
+    pytest.param(volume_case("z_constant.nii.gz", np.full(SHAPE, 42.0)),
+                 "cannot normalise, the 0.5 and 99.5 percentiles are equal", id="constant"),
+    pytest.param(volume_case("z_flat.nii.gz", np.ones((24, 20))), r"expected a 3D volume or a 4D series, got 2D data",
+                 id="2d"),
+    pytest.param(volume_case("z_5d.nii.gz", random_volume(shape=(8, 8, 4, 2, 2))),
+                 re.escape("expected a 3D volume or a 4D series, got 5D data of shape (8, 8, 4, 2, 2)"), id="5d"),
+    pytest.param(empty_folder, "folder holds no .nii or .nii.gz file", id="empty-folder"),
+]
+
+
+@pytest.fixture
+def good_inputs(tmp_path) -> list[Path]:
+    return [write_volume(tmp_path / "in" / f"{name}_good.nii.gz", random_volume(seed))
+            for seed, name in enumerate("ab")]
+
+
+def run_prepare(inputs: list[Path], output: Path, *extra: str) -> int:
+    return main(["prepare", *map(str, inputs), "--output", str(output), "--size", "16", *extra])
+
+
+def error_line(stderr: str) -> str:
+    """The single error line (a progress bar may precede it on stderr)."""
+    lines = [line for line in stderr.splitlines() if ERROR_PREFIX in line]
+    assert len(lines) == 1, stderr
+    return lines[0].split(ERROR_PREFIX, 1)[1]
+
+
+@pytest.mark.parametrize("make_bad, problem", BAD_INPUTS)
+def test_prepare_refuses_bad_input_and_writes_nothing(tmp_path, good_inputs, capsys, make_bad, problem):
+    bad = make_bad(tmp_path / "in")
+    output = tmp_path / "out"
+
+    code = run_prepare([*good_inputs, bad], output)
+
+    captured = capsys.readouterr()
+    assert code == 2
+    assert re.match(re.escape(str(bad)) + ": " + problem, error_line(captured.err))
+    assert captured.out == ""
+    assert not output.exists()
+    assert sorted(os.listdir(tmp_path)) == ["in"], "no staging folder may be left behind"
+
+
+@pytest.mark.parametrize("make_bad, problem", BAD_INPUTS)
+def test_prepare_leaves_an_existing_output_untouched_even_with_overwrite(tmp_path, good_inputs, capsys, make_bad,
+                                                                         problem):
+    bad = make_bad(tmp_path / "in")
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "datalist.json").write_text('{"old": true}')
+
+    code = run_prepare([*good_inputs, bad], output, "--overwrite")
+
+    assert code == 2
+    assert re.match(re.escape(str(bad)) + ": " + problem, error_line(capsys.readouterr().err))
+    assert os.listdir(output) == ["datalist.json"]
+    assert (output / "datalist.json").read_text() == '{"old": true}'
+    assert sorted(os.listdir(tmp_path)) == ["in", "out"]
+
+
+def test_prepare_refuses_a_non_empty_output_without_overwrite(tmp_path, good_inputs, capsys):
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "keep.txt").write_text("mine")
+    third = write_volume(tmp_path / "in" / "c_good.nii.gz", random_volume(2))
+
+    code = run_prepare([*good_inputs, third], output)
+
+    assert code == 2
+    assert re.match(re.escape(str(output)) + ": folder exists and is not empty", error_line(capsys.readouterr().err))
+    assert os.listdir(output) == ["keep.txt"] and (output / "keep.txt").read_text() == "mine"
+
+
+def test_prepare_with_good_input_succeeds(tmp_path, good_inputs, capsys):
+    third = write_volume(tmp_path / "in" / "c_good.nii.gz", random_volume(2))
+
+    code = run_prepare([*good_inputs, third], tmp_path / "out")
+
+    assert code == 0
+    assert "wrote 36 slices" in capsys.readouterr().out
+    assert (tmp_path / "out" / "datalist.json").is_file()
+
+
+# --- datalists and volume lists ----------------------------------------------------------------------------
+
+
+def write_datalist(folder: Path, content) -> Path:
+    path = folder / "datalist.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return path
+
+
+@pytest.fixture
+def slice_file(tmp_path) -> Path:
+    return write_volume(tmp_path / "images" / "s000.nii.gz", random_volume(shape=(16, 16)))
+
+
+@pytest.mark.parametrize("content, problem", [
+    (None, "datalist file not found"),
+    ('{"test": [', "not valid JSON"),
+    ({"training": [{"image": "images/s000.nii.gz"}]}, re.escape("missing key 'test' (found ['training'])")),
+    ({"test": []}, "'test' must be a non-empty list"),
+    ({"test": [{"image": "images/s000.nii.gz"}, {"label": "images/s000.nii.gz"}]},
+     "entry 1 of 'test' has no 'image' key"),
+    ({"test": [{"image": "images/gone.nii.gz"}]}, "entry 0 of 'test' points to a missing file .*gone.nii.gz"),
+], ids=["missing-file", "invalid-json", "missing-key", "empty-list", "no-image", "missing-image"])
+def test_load_datalist_errors_name_the_datalist(tmp_path, slice_file, content, problem):
+    path = write_datalist(tmp_path, content) if content is not None else tmp_path / "datalist.json"
+
+    with pytest.raises(DataError, match=re.escape(str(path)) + ": " + problem):
+        load_datalist(path, "test")
+
+
+def test_load_datalist_resolves_relative_paths(tmp_path, slice_file):
+    path = write_datalist(tmp_path, {"test": [{"image": "images/s000.nii.gz", "id": 7}]})
+
+    assert load_datalist(path, "test") == [{"image": str(slice_file), "id": 7}]
+
+
+def test_list_volumes_refuses_an_empty_folder(tmp_path):
+    with pytest.raises(DataError, match=re.escape(str(tmp_path)) + ": folder holds no .nii or .nii.gz file"):
+        list_volumes(tmp_path)
+
+
+def test_list_volumes_checks_every_header(tmp_path, good_inputs):
+    assert list_volumes(tmp_path / "in") == [{"image": str(p)} for p in good_inputs]
+
+    empty = zero_byte_file(tmp_path / "in")
+    with pytest.raises(DataError, match=re.escape(f"{empty}: file is empty (0 bytes)")):
+        list_volumes([tmp_path / "in"])
