@@ -23,7 +23,7 @@ from monai_denoise.transforms import PercentileNormalize
 
 from .sources import SourceVolume, volume_id
 from .splits import SPLITS, assign_splits
-from .volumes import load_volume
+from .volumes import check_nifti_header, load_volume
 
 AXES = {"sagittal": 0, "coronal": 1, "axial": 2}
 VERSIONED_PACKAGES = ("monai-denoise", "monai", "torch", "nibabel", "numpy", "itk", "nilearn", "dipy")
@@ -67,6 +67,14 @@ class PrepareConfig:
             raise DataError("split_by 'subject' needs a subject_pattern (a regular expression on the file path)")
         if not 0 <= self.min_foreground < 1:
             raise DataError(f"min_foreground must be in [0, 1), got {self.min_foreground}")
+        lower, upper = self.percentiles
+        if not 0 <= lower < upper <= 100:
+            raise DataError(f"percentiles must satisfy 0 <= low < high <= 100, got {lower} {upper}")
+        if self.subject_pattern is not None:
+            try:
+                re.compile(self.subject_pattern)
+            except re.error as err:
+                raise DataError(f"subject pattern {self.subject_pattern!r} is not a valid regular expression: {err}")
 
 
 def _unique_ids(paths: list[Path]) -> dict[Path, str]:
@@ -117,6 +125,8 @@ def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: Pre
     config.validate()
     if not sources:
         raise DataError("no input volumes")
+    for source in sources:
+        check_nifti_header(source.path)
     axis = AXES[config.axis]
     ids = _unique_ids([s.path for s in sources])
     subjects = {s.path: _subject_of(s.path, config, ids[s.path]) for s in sources}

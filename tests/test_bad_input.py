@@ -161,6 +161,24 @@ def test_prepare_refuses_a_non_empty_output_without_overwrite(tmp_path, good_inp
     assert os.listdir(output) == ["keep.txt"] and (output / "keep.txt").read_text() == "mine"
 
 
+@pytest.mark.parametrize("options, problem", [
+    (["--size", "20"], "size must be a positive multiple of 16, got 20"),
+    (["--min-foreground", "1.5"], re.escape("min_foreground must be in [0, 1), got 1.5")),
+    (["--split", "0.7", "0.2", "0.2"], "split fractions must be three non-negative numbers summing to 1"),
+    (["--split-by", "subject"], "split_by 'subject' needs a subject_pattern"),
+    (["--percentiles", "99.5", "0.5"], "percentiles must satisfy 0 <= low < high <= 100, got 99.5 0.5"),
+    (["--split-by", "subject", "--subject-pattern", "(sub"], "subject pattern '\\(sub' is not a valid regular"),
+])
+def test_prepare_refuses_bad_parameters(tmp_path, good_inputs, capsys, options, problem):
+    third = write_volume(tmp_path / "in" / "c_good.nii.gz", random_volume(2))
+
+    code = run_prepare([*good_inputs, third], tmp_path / "out", *options)
+
+    assert code == 2
+    assert re.search(problem, error_line(capsys.readouterr().err))
+    assert not (tmp_path / "out").exists()
+
+
 def test_prepare_with_good_input_succeeds(tmp_path, good_inputs, capsys):
     third = write_volume(tmp_path / "in" / "c_good.nii.gz", random_volume(2))
 

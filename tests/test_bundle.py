@@ -112,3 +112,19 @@ def test_copied_bundle_runs_from_inside_its_folder(tmp_path, tiny_dataset):
     result = subprocess.run(command.split(), cwd=bundle, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (bundle / "models" / "model.pt").is_file(), "without --output_dir weights go to the bundle's models/"
+
+
+def test_noise_profiles_compose_over_train_config():
+    from monai.bundle import ConfigParser
+
+    from conftest import REPO
+
+    profiles = sorted((REPO / "configs" / "noise").glob("*.json"))
+    assert {p.stem for p in profiles} >= {"gaussian_0.05", "gaussian_0.10", "rician_0.05", "rician_0.10"}
+    for profile in profiles:
+        parser = ConfigParser()
+        parser.read_config([str(UNET_BUNDLE / "configs" / "train.json"), str(profile)])
+        kind, sigma = profile.stem.split("_")
+        noise = parser.get_parsed_content("validate#preprocessing").transforms[-1]
+        assert (noise.noise.kind, noise.noise.sigma) == (kind, float(sigma))
+        assert noise.seed == parser["noise"]["seed"], "a profile changes the noise, not the test-set seed"

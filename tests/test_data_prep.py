@@ -133,6 +133,22 @@ def test_slice_is_the_normalised_centre_crop_of_its_plane(prepared, inputs, volu
     np.testing.assert_allclose(read_slice(output / row.image), expected[x0:x0 + SIZE, y0:y0 + SIZE], atol=1e-5)
 
 
+def test_slices_are_cut_after_reorientation_to_ras_and_keep_the_in_plane_spacing(tmp_path):
+    array = random_volume(4)
+    las = np.diag([-2.0, 3.0, 4.0, 1.0])  # x runs right-to-left in the file
+    sources = [SourceVolume(write_volume(tmp_path / "in" / "las.nii.gz", array, las), "training")]
+
+    manifest = prepare_dataset(sources, tmp_path / "out", make_config())
+
+    row = manifest[manifest["index"] == 7].iloc[0]
+    ras = array[::-1]
+    expected = np.clip((ras[:, :, 7] - row.lower_value) / (row.upper_value - row.lower_value), 0.0, 1.0)
+    x0, y0 = (SHAPE[0] - SIZE) // 2, (SHAPE[1] - SIZE) // 2
+    written = nib.load(str(tmp_path / "out" / row.image))
+    np.testing.assert_allclose(np.asanyarray(written.dataobj), expected[x0:x0 + SIZE, y0:y0 + SIZE], atol=1e-5)
+    np.testing.assert_allclose(written.header.get_zooms()[:2], (2.0, 3.0))
+
+
 def test_provenance_records_parameters_sources_and_package_versions(prepared, inputs):
     output, _ = prepared
     provenance = json.loads((output / "provenance.json").read_text())
