@@ -1,4 +1,4 @@
-"""The ``monai-denoise`` command line: prepare, bundle render, demo."""
+"""The ``monai-denoise`` command line: prepare, bundle render, compare, demo."""
 
 from __future__ import annotations
 
@@ -66,6 +66,31 @@ def _run_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    from .bundle import BUNDLES
+
+    p = sub.add_parser("compare", help="train or reuse every bundle and compare them with classical baselines")
+    p.add_argument("--data", required=True, help="a prepared dataset folder (with datalist.json)")
+    p.add_argument("--output", required=True, help="output folder (models/, comparison.csv, summary.md, figures)")
+    p.add_argument("--bundles", nargs="+", default=list(BUNDLES), help="bundle names (default: all)")
+    p.add_argument("--epochs", type=int, default=30, help="training epochs per bundle (default 30)")
+    p.add_argument("--noise-profile", type=Path, help="noise profile merged over every bundle config")
+    p.add_argument("--noise-levels", type=float, nargs="+", default=[0.02, 0.05, 0.10])
+    p.add_argument("--retrain", action="store_true", help="train even where a checkpoint exists")
+    p.add_argument("--no-baselines", action="store_true", help="skip the classical baselines")
+
+
+def _run_compare(args: argparse.Namespace) -> None:
+    from .compare import CompareConfig, run_compare
+
+    if args.noise_profile and not args.noise_profile.is_file():
+        raise DataError(f"{args.noise_profile}: noise profile not found")
+    config = CompareConfig(bundles=tuple(args.bundles), epochs=args.epochs, noise_profile=args.noise_profile,
+                           noise_levels=tuple(args.noise_levels), retrain=args.retrain,
+                           baselines=not args.no_baselines)
+    run_compare(Path(args.data), Path(args.output), config)
+
+
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the main job: prepare the sample, train, evaluate, denoise, report")
     p.add_argument("--output", default="runs/demo", help="output folder (default runs/demo)")
@@ -84,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_prepare(sub)
     _add_bundle(sub)
+    _add_compare(sub)
     _add_demo(sub)
     args = parser.parse_args(argv)
     try:
@@ -91,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             _run_prepare(args)
         elif args.command == "bundle":
             return _run_bundle(args)
+        elif args.command == "compare":
+            _run_compare(args)
         elif args.command == "demo":
             _run_demo(args)
     except (DataError, FileExistsError) as err:

@@ -5,19 +5,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from data_prep.sources import find_nifti_files
 from data_prep.volumes import check_nifti_header
 
 from .errors import DataError
 
 
-def load_datalist(path: str | Path, key: str, base_dir: str | Path | None = None) -> list[dict]:
+def load_datalist(path: str | Path, key: str, base_dir: str | Path | None = None, max_items: int | None = None,
+                  seed: int = 0) -> list[dict]:
     """Read the ``key`` list of a decathlon-style datalist; image paths become absolute.
 
     Args:
         path: the ``datalist.json`` file.
         key: ``training``, ``validation`` or ``test``.
         base_dir: folder that relative paths start from; default the datalist's own folder.
+        max_items: keep a random subset of this many entries (in datalist order), chosen by ``seed``;
+            None keeps all. For studies of training-set size.
+        seed: seed of the subset. Default 0.
 
     Raises:
         DataError: missing or invalid file, missing or empty ``key``, an entry without ``image``,
@@ -45,6 +51,11 @@ def load_datalist(path: str | Path, key: str, base_dir: str | Path | None = None
         if not image.is_file():
             raise DataError(f"{path}: entry {number} of {key!r} points to a missing file {image}")
         out.append({**item, "image": str(image)})
+    if max_items is not None:
+        if not 0 < max_items <= len(out):
+            raise DataError(f"{path}: cannot take {max_items} of the {len(out)} {key!r} entries")
+        keep = np.sort(np.random.default_rng(seed).choice(len(out), size=max_items, replace=False))
+        out = [out[i] for i in keep]
     return out
 
 

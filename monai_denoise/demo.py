@@ -13,41 +13,16 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import torch
-from monai.bundle import ConfigWorkflow
-from monai.data import DataLoader
 
 from data_prep import PrepareConfig, prepare_dataset, sample_volumes
 
-from .baselines import gaussian_filter, tune_gaussian_sigma
-from .errors import DataError
+from .baselines import BASELINES, apply, tune
 from .metrics import image_metrics
 from .reports import plot_panels, plot_training_curves, read_scalars, summarize
+from .workflows import bundle_dir, denoise, load_network, noisy_set, parse, run_workflow
 
-BUNDLE = Path(__file__).resolve().parent.parent / "bundles" / "mri_denoising_unet"
+BUNDLE = "mri_denoising_unet"
 DEMO_EPOCHS = 120
-
-
-def _workflow(configs: list[str], workflow_type: str, **overrides) -> ConfigWorkflow:
-    workflow = ConfigWorkflow(config_file=[str(BUNDLE / "configs" / f"{c}.json") for c in configs],
-                              workflow_type=workflow_type, meta_file=str(BUNDLE / "configs" / "metadata.json"),
-                              logging_file=str(BUNDLE / "configs" / "logging.conf"), bundle_root=str(BUNDLE),
-                              **overrides)
-    workflow.initialize()
-    return workflow
-
-
-def _stack(dataset) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """(noisy, clean, names) of a dataset of seeded noisy slices, each ``(N, 1, H, W)``."""
-    batch = next(iter(DataLoader(dataset, batch_size=len(dataset), shuffle=False)))
-    names = [Path(p).name for p in batch["image"].meta["filename_or_obj"]]
-    return batch["image"].as_tensor(), batch["label"].as_tensor(), names
-
-
-@torch.no_grad()
-def _denoise(network: torch.nn.Module, noisy: torch.Tensor, device: torch.device) -> torch.Tensor:
-    network.eval()
-    return torch.cat([network(chunk.to(device)).cpu() for chunk in noisy.split(8)])
 
 
 def _stage(text: str) -> None:
@@ -56,8 +31,7 @@ def _stage(text: str) -> None:
 
 def run_demo(output: Path, epochs: int | None = None, overwrite: bool = False) -> pd.DataFrame:
     """Run the whole demo into ``output``; return the per-method summary table."""
-    if not (BUNDLE / "configs" / "train.json").is_file():
-        raise DataError(f"{BUNDLE}: bundle not found; run the demo from a checkout of monai-denoise")
+    bundle_dir(BUNDLE)
     if output.exists() and any(output.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{output}: folder exists and is not empty (pass --overwrite to replace it)")
@@ -71,21 +45,20 @@ def run_demo(output: Path, epochs: int | None = None, overwrite: bool = False) -
     print(manifest.groupby(["split", "volume_id"]).size().to_string())
 
     _stage(f"2/5 train the U-Net bundle for {epochs} epochs")
-    trainer = _workflow(["train"], "train", dataset_dir=str(data), output_dir=str(train_dir), epochs=epochs)
-    trainer.run()
+    trainer = run_workflow(BUNDLE, ["train"], "train", dataset_dir=str(data), output_dir=str(train_dir),
+                           epochs=epochs)
     iterations_per_epoch = trainer.trainer.state.epoch_length
-    val_noisy, val_clean, _ = _stack(trainer.parser.get_parsed_content("validate#dataset"))
-    trainer.finalize()
 
     _stage("3/5 evaluate on the held-out test volume (seeded noise) next to the baselines")
-    evaluator = _workflow(["train", "evaluate"], "train", dataset_dir=str(data), output_dir=str(train_dir))
-    evaluator.run()
-    noisy, clean, names = _stack(evaluator.parser.get_parsed_content("validate#dataset"))
-    denoised = _denoise(evaluator.parser.get_parsed_content("network"), noisy,
-                        evaluator.parser.get_parsed_content("device"))
-    evaluator.finalize()
-    sigma = tune_gaussian_sigma(val_noisy, val_clean)
-    methods = {"noisy input": noisy, f"Gaussian filter (sigma {sigma} px)": gaussian_filter(noisy, sigma),
+    run_workflow(BUNDLE, ["train", "evaluate"], "train", dataset_dir=str(data), output_dir=str(train_dir))
+    parser = parse(BUNDLE, ["train", "evaluate"], dataset_dir=str(data))
+    val_noisy, val_clean, _ = noisy_set(parse(BUNDLE, ["train"], dataset_dir=str(data)))
+    noisy, clean, names = noisy_set(parser)
+    denoised = denoise(parser, load_network(parser, train_dir / "models" / "model.pt"), noisy)
+    sigma = float(parser["noise"]["sigma"])
+    gaussian = next(b for b in BASELINES if b.name == "Gaussian filter")
+    params = tune(gaussian, val_noisy, val_clean, sigma)
+    methods = {"noisy input": noisy, f"Gaussian filter ({params['width']} px)": apply(gaussian, noisy, sigma, params),
                "U-Net bundle": denoised}
     table = pd.concat([pd.DataFrame({"method": method, "image": names,
                                      **{k: v.numpy() for k, v in image_metrics(images, clean).items()}})
@@ -97,10 +70,8 @@ def run_demo(output: Path, epochs: int | None = None, overwrite: bool = False) -
 
     _stage("4/5 denoise the held-out EPI series with inference.json")
     test_source = next(s.path for s in sources if s.split == "test")
-    inference = _workflow(["inference"], "infer", dataset_dir=str(test_source), output_dir=str(output / "inference"),
-                          ckpt_path=str(train_dir / "models" / "model.pt"))
-    inference.run()
-    inference.finalize()
+    run_workflow(BUNDLE, ["inference"], "infer", dataset_dir=str(test_source), output_dir=str(output / "inference"),
+                 ckpt_path=str(train_dir / "models" / "model.pt"))
 
     _stage("5/5 figures")
     picks = [len(names) // 4, len(names) // 2, 3 * len(names) // 4]

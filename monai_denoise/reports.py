@@ -80,3 +80,42 @@ def _save(fig: plt.Figure, path: str | Path) -> None:
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
+
+
+def plot_validation_curves(curves: dict[str, pd.DataFrame], path: str | Path) -> None:
+    """Validation MSE and PSNR against epoch for every model on one figure.
+
+    ``curves``: model name -> scalars table (:func:`read_scalars`) with ``val_mse`` and ``val_psnr`` tags.
+    """
+    fig, (ax_mse, ax_psnr) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, scalars in curves.items():
+        for ax, tag in ((ax_mse, "val_mse"), (ax_psnr, "val_psnr")):
+            series = scalars[scalars.tag == tag]
+            ax.plot(series.step, series.value, label=name)
+    ax_mse.set_yscale("log")
+    ax_mse.set(xlabel="epoch", ylabel="validation MSE", title="Validation MSE")
+    ax_psnr.set(xlabel="epoch", ylabel="PSNR (dB)", title="Validation PSNR")
+    for ax in (ax_mse, ax_psnr):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_psnr_vs_noise(table: pd.DataFrame, path: str | Path) -> None:
+    """Mean PSNR against noise sigma for every method (``table``: columns method, noise_sigma, psnr)."""
+    means = table.groupby(["method", "noise_sigma"], sort=False).psnr.mean().reset_index()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for method, rows in means.groupby("method", sort=False):
+        ax.plot(rows.noise_sigma, rows.psnr, marker="o", label=method)
+    ax.set(xlabel="noise sigma (normalised intensity)", ylabel="PSNR (dB)", title="PSNR against noise level")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table of ``frame`` (values printed as they are)."""
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])

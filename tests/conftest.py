@@ -15,7 +15,7 @@ from data_prep.sources import SourceVolume
 
 REPO = Path(__file__).resolve().parent.parent
 UNET_BUNDLE = REPO / "bundles" / "mri_denoising_unet"
-TINY = {"image_size": [32, 32], "patch_size": [16, 16], "batch_size": 2, "patches_per_slice": 2}
+TINY = {"roi_size": [32, 32], "patch_size": [32, 32], "batch_size": 2, "patches_per_slice": 2}
 
 torch.set_num_threads(1)
 

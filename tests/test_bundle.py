@@ -9,6 +9,7 @@ import sys
 import nibabel as nib
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from conftest import TINY, UNET_BUNDLE, phantom, write_nifti
 from monai.bundle import ConfigWorkflow
@@ -32,12 +33,15 @@ def workflow(bundle, configs, workflow_type, **overrides):
 def test_committed_bundles_match_template():
     for spec in BUNDLES.values():
         assert stale_files(spec, UNET_BUNDLE.parent) == [], "run: monai-denoise bundle render"
+    folders = {p.name for p in UNET_BUNDLE.parent.iterdir() if p.is_dir()}
+    assert folders == set(BUNDLES), "every bundle folder comes from a spec in monai_denoise/bundle/models.py"
 
 
-def test_metadata_has_mandatory_keys():
-    meta = json.loads((UNET_BUNDLE / "configs" / "metadata.json").read_text())
+@pytest.mark.parametrize("name", sorted(BUNDLES))
+def test_metadata_has_mandatory_keys(name):
+    meta = json.loads((UNET_BUNDLE.parent / name / "configs" / "metadata.json").read_text())
     assert set(MANDATORY_METADATA) <= set(meta)
-    assert meta["version"] in meta["changelog"]
+    assert meta["version"] in meta["changelog"] and meta["references"]
     image = meta["network_data_format"]["inputs"]["image"]
     assert image["modality"] == "MR" and image["value_range"] == [0, 1] and image["channel_def"]
 
@@ -85,7 +89,7 @@ def test_inference_keeps_shape_affine_and_scale(trained_bundle, tmp_path):
     write_nifti(inputs / "vol3d.nii.gz", phantom((40, 36, 10), seed=7), affine)
     write_nifti(inputs / "series4d.nii", phantom((40, 36, 10, 3), seed=8), affine)
     wf = workflow(bundle, ["inference"], "infer", dataset_dir=str(inputs), output_dir=str(results),
-                  ckpt_path=str(output / "models" / "model.pt"), image_size=TINY["image_size"])
+                  ckpt_path=str(output / "models" / "model.pt"), roi_size=TINY["roi_size"])
     assert not wf.check_properties()
     wf.run()
     for name in ("vol3d.nii.gz", "series4d.nii"):
@@ -120,11 +124,35 @@ def test_noise_profiles_compose_over_train_config():
     from conftest import REPO
 
     profiles = sorted((REPO / "configs" / "noise").glob("*.json"))
-    assert {p.stem for p in profiles} >= {"gaussian_0.05", "gaussian_0.10", "rician_0.05", "rician_0.10"}
+    assert {p.stem for p in profiles} >= {"gaussian_0.05", "gaussian_0.10", "rician_0.05", "rician_0.10", "origin_cae"}
     for profile in profiles:
         parser = ConfigParser()
         parser.read_config([str(UNET_BUNDLE / "configs" / "train.json"), str(profile)])
-        kind, sigma = profile.stem.split("_")
+        wanted = json.loads(profile.read_text())
         noise = parser.get_parsed_content("validate#preprocessing").transforms[-1]
-        assert (noise.noise.kind, noise.noise.sigma) == (kind, float(sigma))
+        assert (noise.noise.kind, noise.noise.sigma) == (wanted["noise#type"], wanted["noise#sigma"])
+        assert noise.noise.clip == wanted.get("noise#clip", False)
         assert noise.seed == parser["noise"]["seed"], "a profile changes the noise, not the test-set seed"
+
+
+OTHER_BUNDLES = sorted(set(BUNDLES) - {UNET_BUNDLE.name})
+
+
+@pytest.mark.parametrize("name", OTHER_BUNDLES)
+def test_every_bundle_trains_evaluates_and_infers(name, tiny_dataset, tmp_path):
+    bundle = UNET_BUNDLE.parent / name
+    output = tmp_path / "out"
+    train = workflow(bundle, ["train"], "train", dataset_dir=str(tiny_dataset), output_dir=str(output), epochs=1,
+                     **TINY)
+    assert not train.check_properties()
+    train.run()
+    evaluate = workflow(bundle, ["train", "evaluate"], "train", dataset_dir=str(tiny_dataset),
+                        output_dir=str(output), **TINY)
+    evaluate.run()
+    table = pd.read_csv(output / "metrics" / "test_metrics.csv")
+    assert table["psnr"].notna().all() and table["image"].iloc[-1] == "mean"
+    volume = write_nifti(tmp_path / "in" / "vol.nii.gz", phantom((40, 36, 6), seed=3), np.diag([2.0, 2.0, 3.0, 1]))
+    infer = workflow(bundle, ["inference"], "infer", dataset_dir=str(volume.parent), output_dir=str(tmp_path / "den"),
+                     ckpt_path=str(output / "models" / "model.pt"), roi_size=TINY["roi_size"])
+    infer.run()
+    assert nib.load(str(tmp_path / "den" / "vol.nii.gz")).shape == (40, 36, 6)

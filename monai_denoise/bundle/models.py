@@ -15,7 +15,11 @@ class BundleSpec:
         network_def: the MONAI config of the network, ``(B, 1, H, W)`` in and out.
         version: bundle version (semver); bump it and add a changelog line when anything changes.
         changelog: version -> change.
-        overrides: top-level config keys that differ from the shared defaults (e.g. learning rate).
+        overrides: config ids (``"a#b"``) whose values differ from the shared defaults, set in every
+            config that has them (e.g. ``"learning_rate"``, ``"validate#inferer"``).
+        references: publications of the architecture, for ``metadata.json``.
+        model_doc: the "Model" paragraph of ``docs/README.md``.
+        measured: the "Measured" paragraph of ``docs/README.md``: figures and the command that produced them.
     """
 
     name: str
@@ -24,6 +28,13 @@ class BundleSpec:
     version: str
     changelog: dict[str, str]
     overrides: dict = field(default_factory=dict)
+    references: tuple[str, ...] = ()
+    model_doc: str = ""
+    measured: str = ""
+
+
+DNCNN_PAPER = ("Zhang K. et al., Beyond a Gaussian Denoiser: Residual Learning of Deep CNN for Image Denoising, "
+               "IEEE TIP 2017")
 
 
 UNET = BundleSpec(
@@ -45,6 +56,106 @@ UNET = BundleSpec(
     },
     version="0.1.0",
     changelog={"0.1.0": "first release: residual U-Net, Gaussian sigma 0.05 on normalised MRI slices"},
+    references=("Ronneberger O. et al., U-Net: Convolutional Networks for Biomedical Image Segmentation, MICCAI 2015",
+                "Bachlechner T. et al., ReZero is All You Need: Fast Convergence at Large Depth, UAI 2021"),
+    model_doc=("`ResidualDenoiser(UNet)`: MONAI's `UNet` (2D, channels 32-64-128-256, strides 2-2-2, one residual "
+               "unit per level, PReLU, batch norm) predicts a correction added to the noisy input through a learnable "
+               "gate initialised to 0, so the untrained network is the identity. 0.82 M parameters; H and W must be "
+               "multiples of 8."),
+    measured=("`monai-denoise demo` (120 epochs, Gaussian sigma 0.05, 2 CPU cores, about 10 minutes), 48 seeded "
+              "noisy test slices of the held-out EPI run (192x192, padded background included), mean +- std:\n\n"
+              "| method | PSNR (dB) | SSIM | MAE |\n|---|---|---|---|\n"
+              "| noisy input | 28.52 +- 0.05 | 0.244 +- 0.008 | 0.0225 |\n"
+              "| Gaussian filter (0.6 px, tuned on validation) | 32.72 +- 0.18 | 0.539 +- 0.007 | 0.0131 |\n"
+              "| this bundle | 36.27 +- 0.48 | 0.928 +- 0.005 | 0.0061 |"),
 )
 
-BUNDLES = {spec.name: spec for spec in (UNET,)}
+CAE = BundleSpec(
+    name="mri_denoising_cae",
+    title="The plain convolutional autoencoder of the origin study (Conv 64-128, max-pooling, sigmoid output)",
+    network_def={"_target_": "monai_denoise.networks.ConvAutoEncoder", "spatial_dims": 2, "in_channels": 1,
+                 "out_channels": 1, "channels": [64, 128]},
+    version="0.1.0",
+    changelog={"0.1.0": "first release: the origin study's CAE, exactly, predicting the clean slice"},
+    overrides={"learning_rate": 0.001},
+    references=("Gondara L., Medical Image Denoising Using Convolutional Denoising Autoencoders, ICDMW 2016",),
+    model_doc=("`ConvAutoEncoder`, exactly the origin study's CAE: Conv 64 (3x3, ReLU), max-pool 2, Conv 128, max-pool "
+               "2, Conv 128, upsample 2, Conv 64, upsample 2, Conv 1 with a sigmoid. It predicts the clean slice "
+               "directly (no skip connections, no residual). 0.30 M parameters; H and W must be multiples of 4."),
+)
+
+VAE = BundleSpec(
+    name="mri_denoising_vae",
+    title="Denoising variational autoencoder (MONAI VarAutoEncoder, loss = reconstruction + beta * KL)",
+    network_def={"_target_": "monai_denoise.networks.DenoisingVAE", "spatial_dims": 2,
+                 "in_shape": "$[1] + @roi_size", "out_channels": 1, "latent_size": "@latent_size",
+                 "channels": [32, 64, 128], "strides": [2, 2, 2], "num_res_units": 1},
+    version="0.1.0",
+    changelog={"0.1.0": "first release: denoising VAE on 64x64 windows, posterior mean at inference"},
+    overrides={
+        "latent_size": 256,
+        "beta": 0.01,
+        "reconstruction": "mse",
+        "roi_size": [64, 64],
+        "patch_size": "@roi_size",
+        "learning_rate": 0.001,
+        "loss": {"_target_": "monai_denoise.losses.VAELoss", "beta": "@beta", "reconstruction": "@reconstruction"},
+        "validate#inferer": {"_target_": "SlidingWindowInferer", "roi_size": "@roi_size", "sw_batch_size": 16,
+                             "overlap": 0.5, "mode": "gaussian"},
+    },
+    references=("Kingma D. P. and Welling M., Auto-Encoding Variational Bayes, ICLR 2014",),
+    model_doc=("`DenoisingVAE`, built on MONAI's `VarAutoEncoder`: the encoder sees the noisy 64x64 window, the "
+               "decoder reconstructs the clean one from a latent code (`latent_size`, 256) drawn with the "
+               "reparameterisation trick. Loss `VAELoss`: reconstruction (`reconstruction`: mse or bce, per element) "
+               "+ `beta` x KL (per image element). Inference decodes the posterior mean, window by window "
+               "(`roi_size`, Gaussian-weighted overlap). 6.6 M parameters at 64x64 with latent size 256."),
+)
+
+RESNET_AE = BundleSpec(
+    name="mri_denoising_resnet_ae",
+    title="Residual autoencoder: strided encoder, 4 residual blocks (Conv-BN-ReLU-Conv-BN + identity), decoder",
+    network_def={"_target_": "monai_denoise.networks.ResNetAutoEncoder", "spatial_dims": 2, "in_channels": 1,
+                 "out_channels": 1, "channels": 64, "num_blocks": 4},
+    version="0.1.0",
+    changelog={"0.1.0": "first release: the origin study's ResNet autoencoder, 4 residual blocks"},
+    overrides={"learning_rate": 0.001},
+    references=("He K. et al., Deep Residual Learning for Image Recognition, CVPR 2016",),
+    model_doc=("`ResNetAutoEncoder`: stem convolution (64 channels), one strided convolution down, 4 residual blocks "
+               "(Conv-BN-ReLU-Conv-BN + identity, then ReLU), one transposed convolution up and an output "
+               "convolution; it predicts the clean slice. 0.37 M parameters."),
+)
+
+DNCNN = BundleSpec(
+    name="mri_denoising_dncnn",
+    title="DnCNN-style residual network that predicts the noise and subtracts it (Zhang et al. 2017)",
+    network_def={"_target_": "monai_denoise.networks.DnCNN", "spatial_dims": 2, "in_channels": 1,
+                 "out_channels": 1, "channels": 48, "depth": 10},
+    version="0.1.0",
+    changelog={"0.1.0": "first release: DnCNN, depth 10, width 48, sized for CPU training"},
+    overrides={"learning_rate": 0.001},
+    references=(DNCNN_PAPER,),
+    model_doc=("`DnCNN` (Zhang et al. 2017): Conv+ReLU, 8 x (Conv+BN+ReLU), Conv, 48 channels at full resolution; "
+               "the network predicts the noise, which is subtracted from the input (residual learning). "
+               "0.17 M parameters; any H and W."),
+)
+
+DRUNET = BundleSpec(
+    name="mri_denoising_drunet",
+    title="DRUNet-style residual U-Net without normalisation (Zhang et al. 2021), gated global residual",
+    network_def={
+        "_target_": "monai_denoise.networks.ResidualDenoiser",
+        "backbone": {"_target_": "monai_denoise.networks.DRUNet", "spatial_dims": 2, "in_channels": 1,
+                     "out_channels": 1, "channels": [16, 32, 64, 128], "num_res_blocks": 2},
+    },
+    version="0.1.0",
+    changelog={"0.1.0": "first release: DRUNet-style backbone, channels 16-128, 2 residual blocks per scale"},
+    overrides={"learning_rate": 0.001},
+    references=("Zhang K. et al., Plug-and-Play Image Restoration with Deep Denoiser Prior, IEEE TPAMI 2021",
+                DNCNN_PAPER),
+    model_doc=("`ResidualDenoiser(DRUNet)`: a DRUNet-style U-Net (Zhang et al. 2021) with 4 scales (16-32-64-128 "
+               "channels), 2 residual blocks (conv-ReLU-conv + identity, no normalisation, no bias) per scale, "
+               "strided-convolution down, transposed-convolution up and additive skips, behind the same gated "
+               "global residual as the U-Net bundle. 1.06 M parameters; H and W must be multiples of 8."),
+)
+
+BUNDLES = {spec.name: spec for spec in (UNET, CAE, VAE, RESNET_AE, DNCNN, DRUNET)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from importlib.metadata import version
 from pathlib import Path
+from string import Template
 
 from .models import BundleSpec
 
@@ -26,8 +27,8 @@ def _common(spec: BundleSpec) -> dict:
         "ckpt_dir": "$@output_dir + '/models'",
         "device": "$torch.device('cuda:0' if torch.cuda.is_available() else 'cpu')",
         "amp": "$torch.cuda.is_available()",
-        "image_size": [192, 192],
-        "noise": {"type": "gaussian", "sigma": 0.05, "seed": 20261122},
+        "roi_size": [192, 192],
+        "noise": {"type": "gaussian", "sigma": 0.05, "clip": False, "seed": 20261122},
         "network_def": spec.network_def,
         "network": "$@network_def.to(@device)",
     }
@@ -43,12 +44,12 @@ def _load(keys: list[str]) -> list[dict]:
 
 def _noise(seed: str | None) -> dict:
     return {"_target_": "monai_denoise.transforms.SyntheticNoised", "keys": "image", "label_key": "label",
-            "kind": "@noise#type", "sigma": "@noise#sigma", "seed": seed}
+            "kind": "@noise#type", "sigma": "@noise#sigma", "clip": "@noise#clip", "seed": seed}
 
 
-def _datalist(key: str) -> dict:
+def _datalist(key: str, **options) -> dict:
     return {"_target_": "monai_denoise.data.load_datalist", "path": "$@dataset_dir + '/datalist.json'",
-            "key": key, "base_dir": "@dataset_dir"}
+            "key": key, "base_dir": "@dataset_dir", **options}
 
 
 def _metrics(prefix: str) -> tuple[dict, dict]:
@@ -105,6 +106,8 @@ def train_config(spec: BundleSpec) -> dict:
         "resume": {"_target_": "monai_denoise.handlers.ResumeCheckpointLoader", "_disabled_": "$not @resume",
                    "load_path": "@resume_from", "map_location": "@device",
                    "load_dict": {"model": "@network", "optimizer": "@optimizer", "lr_scheduler": "@lr_scheduler"}},
+        "snapshots": {"_target_": "monai_denoise.handlers.EpochSnapshots", "_disabled_": "$not @snapshot_epochs",
+                      "save_dir": "@ckpt_dir", "network": "@network", "epochs": "@snapshot_epochs"},
         "finetune": {"_target_": "CheckpointLoader", "_disabled_": "$not @finetune_from", "load_path": "@finetune_from",
                      "load_dict": {"model": "@network"}, "map_location": "@device"},
     }
@@ -133,6 +136,8 @@ def train_config(spec: BundleSpec) -> dict:
         "resume": False,
         "resume_from": "$@ckpt_dir + '/checkpoint_last.pt'",
         "finetune_from": "",
+        "snapshot_epochs": [],
+        "train_slices": None,
         "loss": {"_target_": "torch.nn.MSELoss"},
         "optimizer": {"_target_": "torch.optim.AdamW", "params": "$@network.parameters()", "lr": "@learning_rate",
                       "weight_decay": 0.0001},
@@ -147,7 +152,7 @@ def train_config(spec: BundleSpec) -> dict:
                 {"_target_": "RandRotate90d", "keys": "image", "prob": 0.5},
                 _noise(None),
             ]},
-            "dataset": {"_target_": "CacheDataset", "data": _datalist("training"),
+            "dataset": {"_target_": "CacheDataset", "data": _datalist("training", max_items="@train_slices"),
                         "transform": "@train#preprocessing", "cache_rate": 1.0, "num_workers": 0},
             "dataloader": {"_target_": "DataLoader", "dataset": "@train#dataset", "batch_size": "@batch_size",
                            "shuffle": True, "num_workers": "@num_workers", "drop_last": True},
@@ -162,7 +167,6 @@ def train_config(spec: BundleSpec) -> dict:
         "validate": _evaluation_section("validation", "val_", validate_handlers),
         "initialize": ["$monai.utils.set_determinism(seed=@seed)"],
         "run": ["$@train#trainer.run()"],
-        **spec.overrides,
     }
 
 
@@ -179,8 +183,7 @@ def evaluate_config(spec: BundleSpec) -> dict:
                           "output_path": "$@output_dir + '/metrics/test_metrics.csv'"},
     }
     return {**_common(spec), "validate": _evaluation_section("test", "", handlers),
-            "initialize": ["$monai.utils.set_determinism(seed=0)"], "run": ["$@validate#evaluator.run()"],
-            **spec.overrides}
+            "initialize": ["$monai.utils.set_determinism(seed=0)"], "run": ["$@validate#evaluator.run()"]}
 
 
 def inference_config(spec: BundleSpec) -> dict:
@@ -205,7 +208,7 @@ def inference_config(spec: BundleSpec) -> dict:
         "dataloader": {"_target_": "DataLoader", "dataset": "@dataset", "batch_size": 1, "shuffle": False,
                        "num_workers": 0},
         "inferer": {"_target_": "monai_denoise.inferers.FramewiseSliceInferer", "spatial_dim": "@slice_axis",
-                    "roi_size": "@image_size", "sw_batch_size": 8, "overlap": 0.25, "mode": "gaussian"},
+                    "roi_size": "@roi_size", "sw_batch_size": 8, "overlap": 0.25, "mode": "gaussian"},
         "postprocessing": {"_target_": "Compose", "transforms": [
             {"_target_": "Invertd", "keys": "pred", "transform": "@preprocessing", "orig_keys": "image",
              "nearest_interp": False, "to_tensor": True},
@@ -221,7 +224,6 @@ def inference_config(spec: BundleSpec) -> dict:
                       "val_handlers": "@handlers", "amp": "@amp"},
         "initialize": ["$monai.utils.set_determinism(seed=0)"],
         "run": ["$@evaluator.run()"],
-        **spec.overrides,
     }
 
 
@@ -276,10 +278,7 @@ def metadata(spec: BundleSpec) -> dict:
         "label_classes": "the clean slice (training target)",
         "pred_classes": "the denoised slice, same shape and range",
         "intended_use": "Research use: denoising MR magnitude images. Not a medical device; not for diagnosis.",
-        "references": ["Zhang K. et al., Beyond a Gaussian Denoiser: Residual Learning of Deep CNN for Image "
-                       "Denoising, IEEE TIP 2017",
-                       "Ronneberger O. et al., U-Net: Convolutional Networks for Biomedical Image Segmentation, "
-                       "MICCAI 2015"],
+        "references": list(spec.references),
         "network_data_format": {
             "inputs": {"image": {**image, "channel_def": {"0": "noisy image"}}},
             "outputs": {"pred": {**image, "channel_def": {"0": "denoised image"}}},
@@ -287,11 +286,26 @@ def metadata(spec: BundleSpec) -> dict:
     }
 
 
+def apply_overrides(config: dict, overrides: dict) -> dict:
+    """Set each key of ``overrides`` in ``config``: top-level keys always, ``"a#b#c"`` where ``"a#b"`` exists."""
+    for path, value in overrides.items():
+        *parents, leaf = path.split("#")
+        node = config
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node[leaf] = value
+    return config
+
+
 def render(spec: BundleSpec) -> dict[str, str]:
     """Relative path -> file text for every generated file of the bundle."""
-    configs = {"train": train_config(spec), "evaluate": evaluate_config(spec), "inference": inference_config(spec),
-               "multi_gpu_train": multi_gpu_config(), "metadata": metadata(spec)}
+    configs = {name: apply_overrides(build(spec), spec.overrides) for name, build in
+               (("train", train_config), ("evaluate", evaluate_config), ("inference", inference_config))}
+    configs.update(multi_gpu_train=multi_gpu_config(), metadata=metadata(spec))
     files = {f"configs/{name}.json": json.dumps(content, indent=4) + "\n" for name, content in configs.items()}
+    files["docs/README.md"] = Template((Path(__file__).parent / "README.template.md").read_text()).substitute(
+        name=spec.name, title=spec.title, model=spec.model_doc, measured=spec.measured)
     files["configs/logging.conf"] = (Path(__file__).parent / "logging.conf").read_text()
     files["LICENSE"] = (Path(__file__).parent / "LICENSE").read_text()
     return files

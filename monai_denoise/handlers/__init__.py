@@ -1,4 +1,5 @@
 from .metrics_table import MetricsTableWriter
 from .resumable import ResumableCheckpointSaver, ResumeCheckpointLoader
+from .snapshots import EpochSnapshots
 
-__all__ = ["MetricsTableWriter", "ResumableCheckpointSaver", "ResumeCheckpointLoader"]
+__all__ = ["EpochSnapshots", "MetricsTableWriter", "ResumableCheckpointSaver", "ResumeCheckpointLoader"]

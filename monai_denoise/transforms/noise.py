@@ -67,12 +67,14 @@ class SyntheticNoise(RandomizableTransform):
         kind: ``"gaussian"``, ``"rician"`` (magnitude of complex Gaussian noise: non-negative, biased
             upwards in the background) or ``"poisson"``. Default ``"gaussian"``.
         sigma: standard deviation on the [0, 1] scale; 0 leaves the image unchanged. Default 0.05.
+        clip: clip the noisy image to [0, 1], as image files with a fixed range do. Default False.
     """
 
-    def __init__(self, kind: str = "gaussian", sigma: float = 0.05) -> None:
+    def __init__(self, kind: str = "gaussian", sigma: float = 0.05, clip: bool = False) -> None:
         RandomizableTransform.__init__(self, prob=1.0)
         self.kind = kind
         self.sigma = float(sigma)
+        self.clip = clip
         self.noise = _make_noise(kind, self.sigma)
 
     def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
@@ -81,7 +83,8 @@ class SyntheticNoise(RandomizableTransform):
         return self
 
     def __call__(self, img: torch.Tensor, randomize: bool = True) -> torch.Tensor:
-        return self.noise(img, randomize=randomize)
+        out = self.noise(img, randomize=randomize)
+        return out.clamp(0.0, 1.0) if self.clip else out
 
 
 def item_seed(seed: int, name: str) -> int:
@@ -104,15 +107,16 @@ class SyntheticNoised(Randomizable, MapTransform):
         label_key: where the clean image is copied before noise is added; None to skip the copy.
             Needs a single key. Default ``"label"``.
         seed: base seed for per-item deterministic noise, or None for fresh noise. Default None.
+        clip: clip the noisy image to [0, 1]. Default False.
     """
 
     def __init__(self, keys: KeysCollection, kind: str = "gaussian", sigma: float = 0.05,
-                 label_key: str | None = "label", seed: int | None = None,
+                 label_key: str | None = "label", seed: int | None = None, clip: bool = False,
                  allow_missing_keys: bool = False) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         if label_key is not None and len(self.keys) != 1:
             raise ValueError(f"label_key needs exactly one image key, got {self.keys}")
-        self.noise = SyntheticNoise(kind, sigma)
+        self.noise = SyntheticNoise(kind, sigma, clip)
         self.label_key = label_key
         self.seed = seed
 

@@ -1,0 +1,87 @@
+"""Studies of the origin projects: training length (e.g. 10 / 100 / 1000 epochs) and training-set size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .metrics import image_metrics  # noqa: E402
+from .reports import _save, plot_panels, read_scalars  # noqa: E402
+from .workflows import denoise, load_network, noisy_set, parse, run_workflow  # noqa: E402
+
+
+def _test_scores(parser, weights: Path, noisy, clean) -> tuple[dict[str, float], object]:
+    pred = denoise(parser, load_network(parser, weights), noisy)
+    return {k: float(v.mean()) for k, v in image_metrics(pred, clean).items()}, pred
+
+
+def training_length_study(bundle: str, data_dir: Path, output: Path, epochs: list[int],
+                          extra: list[Path] = (), overrides: dict | None = None) -> pd.DataFrame:
+    """Train once to ``max(epochs)`` with snapshots at ``epochs``; score each snapshot on the test split.
+
+    Writes ``training_length.csv`` (epoch, test PSNR / SSIM / MAE / MSE), ``validation_mse.png``
+    (validation MSE per epoch, snapshots marked) and ``training_length_panels.png`` (noisy, the
+    denoised slice at each snapshot, clean).
+    """
+    overrides = overrides or {}
+    epochs = sorted(set(epochs))
+    train_dir = output / "model"
+    run_workflow(bundle, ["train"], "train", extra, dataset_dir=str(data_dir), output_dir=str(train_dir),
+                 epochs=epochs[-1], snapshot_epochs=epochs, **overrides)
+    parser = parse(bundle, ["train", "evaluate"], extra, dataset_dir=str(data_dir), **overrides)
+    noisy, clean, names = noisy_set(parser)
+    rows, panels = [], {"noisy input": noisy}
+    for epoch in epochs:
+        scores, pred = _test_scores(parser, train_dir / "models" / f"model_epoch{epoch}.pt", noisy, clean)
+        rows.append({"epochs": epoch, **scores})
+        panels[f"{epoch} epochs"] = pred
+    table = pd.DataFrame(rows)
+    table.to_csv(output / "training_length.csv", index=False, float_format="%.6g")
+
+    scalars = read_scalars(train_dir / "logs")
+    mse = scalars[scalars.tag == "val_mse"]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.plot(mse.step, mse.value)
+    ax.plot(epochs, [mse.set_index("step").value.get(e) for e in epochs], "o", label="snapshots")
+    ax.set(xscale="log" if epochs[-1] >= 100 else "linear", yscale="log", xlabel="epoch",
+           ylabel="validation MSE", title=f"{bundle}: validation MSE")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _save(fig, output / "validation_mse.png")
+    picks = sorted({len(names) // 3, 2 * len(names) // 3})
+    panels["clean"] = clean
+    plot_panels({k: [v[i, 0].clamp(0, 1).numpy() for i in picks] for k, v in panels.items()},
+                [names[i].replace(".nii.gz", "") for i in picks], output / "training_length_panels.png")
+    return table
+
+
+def dataset_size_study(bundle: str, data_dir: Path, output: Path, sizes: list[int], epochs: int,
+                       extra: list[Path] = (), overrides: dict | None = None) -> pd.DataFrame:
+    """Train the same bundle on ``n`` training slices (seeded subsets) for each ``n`` in ``sizes``.
+
+    Every run has the same number of epochs and the same validation and test sets. Writes
+    ``dataset_size.csv`` and ``dataset_size.png`` (test PSNR against ``n``).
+    """
+    overrides = overrides or {}
+    parser = parse(bundle, ["train", "evaluate"], extra, dataset_dir=str(data_dir), **overrides)
+    noisy, clean, _ = noisy_set(parser)
+    rows = []
+    for n in sorted(set(sizes)):
+        train_dir = output / f"n{n}"
+        run_workflow(bundle, ["train"], "train", extra, dataset_dir=str(data_dir), output_dir=str(train_dir),
+                     epochs=epochs, train_slices=n, **overrides)
+        scores, _ = _test_scores(parser, train_dir / "models" / "model.pt", noisy, clean)
+        rows.append({"training_slices": n, **scores})
+    table = pd.DataFrame(rows)
+    table.to_csv(output / "dataset_size.csv", index=False, float_format="%.6g")
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.plot(table.training_slices, table.psnr, marker="o")
+    ax.set(xscale="log", xlabel="training slices", ylabel="test PSNR (dB)", title=f"{bundle}: training-set size")
+    ax.grid(alpha=0.3)
+    _save(fig, output / "dataset_size.png")
+    return table

@@ -1,0 +1,70 @@
+"""Run a project bundle from Python: parse its configs, train it, build its seeded noisy sets, apply it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from monai.bundle import ConfigParser, ConfigWorkflow
+from monai.data import DataLoader
+
+from .errors import DataError
+
+BUNDLES_ROOT = Path(__file__).resolve().parent.parent / "bundles"
+
+
+def bundle_dir(bundle: str) -> Path:
+    """The folder of the project bundle ``bundle``; DataError if it does not exist."""
+    path = BUNDLES_ROOT / bundle
+    if not (path / "configs" / "train.json").is_file():
+        available = sorted(p.name for p in BUNDLES_ROOT.iterdir() if (p / "configs").is_dir())
+        raise DataError(f"unknown bundle {bundle!r}; available: {available}")
+    return path
+
+
+def config_files(bundle: str, names: list[str], extra: list[str | Path] = ()) -> list[str]:
+    """Paths of the bundle's ``names`` configs (e.g. ``["train", "evaluate"]``), then ``extra`` files."""
+    return [str(bundle_dir(bundle) / "configs" / f"{n}.json") for n in names] + [str(e) for e in extra]
+
+
+def parse(bundle: str, names: list[str], extra: list[str | Path] = (), **overrides) -> ConfigParser:
+    """A ConfigParser of the merged configs with ``bundle_root`` set and ``overrides`` applied."""
+    parser = ConfigParser()
+    parser.read_config(config_files(bundle, names, extra))
+    parser.update({"bundle_root": str(bundle_dir(bundle)), **overrides})
+    return parser
+
+
+def run_workflow(bundle: str, names: list[str], workflow_type: str, extra: list[str | Path] = (),
+                 **overrides) -> ConfigWorkflow:
+    """Initialise and run a bundle workflow (as ``python -m monai.bundle run`` does); return it finalised."""
+    configs = bundle_dir(bundle) / "configs"
+    workflow = ConfigWorkflow(config_file=config_files(bundle, names, extra), workflow_type=workflow_type,
+                              meta_file=str(configs / "metadata.json"), logging_file=str(configs / "logging.conf"),
+                              bundle_root=str(bundle_dir(bundle)), **overrides)
+    workflow.initialize()
+    workflow.run()
+    workflow.finalize()
+    return workflow
+
+
+def noisy_set(parser: ConfigParser, dataset_id: str = "validate#dataset") -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(noisy, clean, file names) of a seeded evaluation dataset, images stacked to ``(N, 1, H, W)``."""
+    dataset = parser.get_parsed_content(dataset_id)
+    batch = next(iter(DataLoader(dataset, batch_size=len(dataset), shuffle=False)))
+    names = [Path(p).name for p in batch["image"].meta["filename_or_obj"]]
+    return batch["image"].as_tensor(), batch["label"].as_tensor(), names
+
+
+def load_network(parser: ConfigParser, weights: str | Path) -> torch.nn.Module:
+    """The bundle's ``network_def`` on the CPU with ``weights`` loaded, in eval mode."""
+    network = parser.get_parsed_content("network_def")
+    network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return network.eval()
+
+
+@torch.no_grad()
+def denoise(parser: ConfigParser, network: torch.nn.Module, noisy: torch.Tensor, chunk: int = 8) -> torch.Tensor:
+    """Apply ``network`` with the bundle's validation inferer to ``(N, 1, H, W)`` images, ``chunk`` at a time."""
+    inferer = parser.get_parsed_content("validate#inferer")
+    return torch.cat([inferer(part, network) for part in noisy.split(chunk)])

@@ -1,0 +1,120 @@
+"""Classical baselines, LPIPS plumbing and `monai-denoise compare` on tiny data."""
+
+from __future__ import annotations
+
+import lpips
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import TINY
+from torch import nn
+
+from monai_denoise.baselines import BASELINES, apply, rician_forms, tune
+from monai_denoise.compare import CompareConfig, run_compare
+from monai_denoise.metrics import image_metrics
+from monai_denoise.perceptual import LPIPSMetric, LPIPSUnavailable, load_lpips_model
+from monai_denoise.transforms import SyntheticNoise
+
+SIGMA = 0.1
+
+
+def synthetic_images(n: int = 2, size: int = 48) -> torch.Tensor:
+    """Piecewise-constant discs and a ramp in [0, 1], ``(n, 1, size, size)``."""
+    yy, xx = np.mgrid[:size, :size] / size
+    images = []
+    for i in range(n):
+        disc = ((yy - 0.5) ** 2 + (xx - 0.4 - 0.1 * i) ** 2 < 0.08).astype(float)
+        images.append(0.2 + 0.6 * disc * (0.5 + 0.5 * xx))
+    return torch.tensor(np.stack(images)[:, None], dtype=torch.float32)
+
+
+def noisy_version(clean: torch.Tensor, kind: str) -> torch.Tensor:
+    noise = SyntheticNoise(kind, SIGMA)
+    noise.set_random_state(0)
+    return torch.stack([torch.as_tensor(noise(img)) for img in clean])
+
+
+def psnr(pred: torch.Tensor, clean: torch.Tensor) -> float:
+    return float(image_metrics(pred, clean)["psnr"].mean())
+
+
+@pytest.mark.parametrize("baseline", BASELINES, ids=lambda b: b.name)
+def test_tuned_baselines_improve_psnr_on_gaussian_noise(baseline):
+    clean = synthetic_images()
+    noisy = noisy_version(clean, "gaussian")
+    params = tune(baseline, noisy, clean, SIGMA)
+    assert psnr(apply(baseline, noisy, SIGMA, params), clean) > psnr(noisy, clean) + 2.0
+
+
+def test_bias_correction_improves_bm3d_under_rician_noise():
+    clean = synthetic_images()
+    clean[:, :, :, :8] = 0.0  # a background strip, where the Rician bias shows
+    noisy = noisy_version(clean, "rician")
+    bm3d, corrected = BASELINES[-1], rician_forms()[-1]
+    plain = psnr(apply(bm3d, noisy, SIGMA, {}), clean)
+    params = tune(corrected, noisy, clean, SIGMA)
+    assert psnr(apply(corrected, noisy, SIGMA, params), clean) > plain + 0.5
+    assert psnr(apply(bm3d, noisy, SIGMA, {}), clean) > psnr(noisy, clean)
+
+
+class RecordingLPIPS(nn.Module):
+    """Stands in for the LPIPS network and records what it is given."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        self.seen = (a.clone(), b.clone())
+        return (a - b).abs().mean(dim=(1, 2, 3), keepdim=True)
+
+
+def test_lpips_feeds_three_channels_in_minus_one_to_one():
+    model = RecordingLPIPS()
+    pred, target = torch.rand(3, 1, 16, 16) * 1.4 - 0.2, torch.rand(3, 1, 16, 16)
+    distances = LPIPSMetric(model)(pred, target)
+    a, b = model.seen
+    assert a.shape == (3, 3, 16, 16) and torch.equal(a[:, 0], a[:, 2])
+    assert a.min() >= -1 and a.max() <= 1 and b.min() >= -1
+    torch.testing.assert_close(b[:, :1], target * 2 - 1)
+    assert distances.shape == (3,)
+
+
+def test_lpips_with_injected_backbone_is_zero_for_identical_images():
+    metric = LPIPSMetric(lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False))
+    clean = synthetic_images(2, 64)
+    same, different = metric(clean, clean), metric(noisy_version(clean, "gaussian"), clean)
+    assert torch.allclose(same, torch.zeros(2), atol=1e-6) and (different > 0).all()
+
+
+def test_lpips_without_cached_weights_says_how_to_provide_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(LPIPSUnavailable, match="TORCH_HOME") as err:
+        load_lpips_model("alex")
+    assert str(tmp_path) in str(err.value) and "alexnet" in str(err.value)
+    assert not any(tmp_path.rglob("*.pth")), "nothing may be downloaded"
+
+
+def test_compare_writes_tables_and_figures(tiny_dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no_weights"))
+    output = tmp_path / "compare"
+    config = CompareConfig(bundles=("mri_denoising_unet",), epochs=1, noise_levels=(0.02, 0.1), overrides=TINY)
+    summary = run_compare(tiny_dataset, output, config)
+
+    table = pd.read_csv(output / "comparison.csv")
+    assert {"noise_sigma", "method", "settings", "image", "psnr", "ssim", "mae", "mse", "lpips",
+            "seconds_per_slice", "parameters"} <= set(table.columns)
+    methods = {"noisy input", "mri_denoising_unet", "Gaussian filter", "median filter", "non-local means", "BM3D"}
+    assert set(table.method) == methods
+    assert sorted(table.noise_sigma.unique()) == [0.02, 0.05, 0.1]
+    assert table.lpips.isna().all(), "no LPIPS value may be made up without its weights"
+    assert set(summary.method) == methods and (summary.lpips_mean == "unavailable").all()
+    noisy = table[(table.method == "noisy input")].groupby("noise_sigma").psnr.mean()
+    assert noisy.is_monotonic_decreasing
+    text = (output / "summary.md").read_text()
+    assert "LPIPS: unavailable" in text and "BM3D" in text and "PSNR at sigma 0.1" in text
+    for figure in ("panels_all_methods.png", "panels_3x2.png", "panels_5x2.png", "validation_curves.png",
+                   "psnr_vs_noise.png"):
+        assert (output / figure).stat().st_size > 1000
+
+    weights = output / "models" / "mri_denoising_unet" / "models" / "model.pt"
+    trained_at = weights.stat().st_mtime_ns
+    run_compare(tiny_dataset, output, config)
+    assert weights.stat().st_mtime_ns == trained_at, "a second run reuses the trained checkpoint"
