@@ -1,4 +1,4 @@
-"""The ``monai-denoise`` command line: prepare, bundle render, compare, demo."""
+"""The ``monai-denoise`` command line: prepare, bundle render, compare, study, demo."""
 
 from __future__ import annotations
 
@@ -91,6 +91,37 @@ def _run_compare(args: argparse.Namespace) -> None:
     run_compare(Path(args.data), Path(args.output), config)
 
 
+def _add_study(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("study", help="the origin studies: training length, training-set size")
+    kinds = p.add_subparsers(dest="kind", required=True)
+    for kind, text in (("length", "snapshots at several epochs of one training run"),
+                       ("size", "the same bundle trained on n training slices, for each n")):
+        k = kinds.add_parser(kind, help=text)
+        k.add_argument("--bundle", default="mri_denoising_cae", help="bundle name (default mri_denoising_cae)")
+        k.add_argument("--data", required=True, type=Path, help="a prepared dataset folder (with datalist.json)")
+        k.add_argument("--output", required=True, type=Path, help="output folder")
+        k.add_argument("--noise-profile", type=Path, help="noise profile merged over the bundle config")
+    kinds.choices["length"].add_argument("--epochs", type=int, nargs="+", default=[10, 100, 1000],
+                                         help="snapshot epochs (default 10 100 1000)")
+    kinds.choices["size"].add_argument("--sizes", type=int, nargs="+", default=[8, 32, 128],
+                                       help="training-set sizes in slices (default 8 32 128)")
+    kinds.choices["size"].add_argument("--epochs", type=int, default=30, help="epochs per run (default 30)")
+
+
+def _run_study(args: argparse.Namespace) -> None:
+    from .studies import dataset_size_study, training_length_study
+
+    extra = [args.noise_profile] if args.noise_profile else []
+    if args.noise_profile and not args.noise_profile.is_file():
+        raise DataError(f"{args.noise_profile}: noise profile not found")
+    args.output.mkdir(parents=True, exist_ok=True)
+    if args.kind == "length":
+        table = training_length_study(args.bundle, args.data, args.output, args.epochs, extra)
+    else:
+        table = dataset_size_study(args.bundle, args.data, args.output, args.sizes, args.epochs, extra)
+    print(table.to_string(index=False))
+
+
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the main job: prepare the sample, train, evaluate, denoise, report")
     p.add_argument("--output", default="runs/demo", help="output folder (default runs/demo)")
@@ -110,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_prepare(sub)
     _add_bundle(sub)
     _add_compare(sub)
+    _add_study(sub)
     _add_demo(sub)
     args = parser.parse_args(argv)
     try:
@@ -119,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_bundle(args)
         elif args.command == "compare":
             _run_compare(args)
+        elif args.command == "study":
+            _run_study(args)
         elif args.command == "demo":
             _run_demo(args)
     except (DataError, FileExistsError) as err:

@@ -10,6 +10,8 @@ from torch import nn
 from monai.networks.blocks import Convolution, UpSample
 from monai.networks.layers.factories import Pool
 
+from .checks import check_network_args
+
 
 class ConvAutoEncoder(nn.Module):
     """Convolutional autoencoder with pooling and nearest-neighbour upsampling (no skip connections).
@@ -45,16 +47,8 @@ class ConvAutoEncoder(nn.Module):
         act: tuple | str = "RELU",
     ) -> None:
         super().__init__()
-        if spatial_dims not in (2, 3):
-            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}.")
+        check_network_args(spatial_dims, in_channels=in_channels, out_channels=out_channels, channels=channels)
         channels = tuple(channels)
-        if len(channels) == 0:
-            raise ValueError("channels must name at least one scale, got an empty sequence.")
-        if min(in_channels, out_channels, *channels) < 1:
-            raise ValueError(
-                f"in_channels, out_channels and channels must be positive, got {in_channels}, {out_channels}, "
-                f"{channels}."
-            )
         decoder_channels = channels[::-1]
         self.encoder = nn.Sequential(
             *(

@@ -7,6 +7,8 @@ from torch import nn
 
 from monai.networks.blocks import Convolution
 
+from .checks import check_network_args
+
 
 class DnCNN(nn.Module):
     """``Conv+act -> (depth - 2) x (Conv+norm+act) -> Conv`` estimates the noise; ``forward`` subtracts it.
@@ -35,10 +37,7 @@ class DnCNN(nn.Module):
         norm: tuple | str = "BATCH",
     ) -> None:
         super().__init__()
-        if spatial_dims not in (2, 3):
-            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}.")
-        if min(in_channels, channels) < 1:
-            raise ValueError(f"in_channels and channels must be positive, got {in_channels} and {channels}.")
+        check_network_args(spatial_dims, in_channels=in_channels, channels=channels)
         if out_channels != in_channels:
             raise ValueError(
                 f"out_channels must equal in_channels ({in_channels}) because the noise estimate is subtracted "

@@ -9,6 +9,8 @@ from torch import nn
 
 from monai.networks.blocks import Convolution
 
+from .checks import check_network_args
+
 
 class DRUNetResidualBlock(nn.Module):
     """``x + conv(act(conv(x)))`` with 3x3 bias-free convolutions and no normalization, as in DRUNet.
@@ -61,18 +63,9 @@ class DRUNet(nn.Module):
         act: tuple | str = "RELU",
     ) -> None:
         super().__init__()
-        if spatial_dims not in (2, 3):
-            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}.")
+        check_network_args(spatial_dims, in_channels=in_channels, out_channels=out_channels, channels=channels,
+                           num_res_blocks=num_res_blocks)
         channels = tuple(channels)
-        if len(channels) == 0:
-            raise ValueError("channels must name at least one scale, got an empty sequence.")
-        if min(in_channels, out_channels, *channels) < 1:
-            raise ValueError(
-                f"in_channels, out_channels and channels must be positive, got {in_channels}, {out_channels}, "
-                f"{channels}."
-            )
-        if num_res_blocks < 1:
-            raise ValueError(f"num_res_blocks must be at least 1, got {num_res_blocks}.")
 
         def res_blocks(c: int) -> list[nn.Module]:
             return [DRUNetResidualBlock(spatial_dims, c, act) for _ in range(num_res_blocks)]

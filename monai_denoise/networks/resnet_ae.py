@@ -8,6 +8,8 @@ from torch import nn
 from monai.networks.blocks import Convolution
 from monai.networks.layers.utils import get_act_layer
 
+from .checks import check_network_args
+
 
 class ResidualBlock(nn.Module):
     """``act(x + norm(conv(act(norm(conv(x))))))``: the basic block of ResNet (He et al. 2016), 3x3 kernels.
@@ -61,15 +63,8 @@ class ResNetAutoEncoder(nn.Module):
         norm: tuple | str = "BATCH",
     ) -> None:
         super().__init__()
-        if spatial_dims not in (2, 3):
-            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}.")
-        if min(in_channels, out_channels, channels) < 1:
-            raise ValueError(
-                f"in_channels, out_channels and channels must be positive, got {in_channels}, {out_channels}, "
-                f"{channels}."
-            )
-        if num_blocks < 1:
-            raise ValueError(f"num_blocks must be at least 1, got {num_blocks}.")
+        check_network_args(spatial_dims, in_channels=in_channels, out_channels=out_channels, channels=channels,
+                           num_blocks=num_blocks)
         self.stem = Convolution(spatial_dims, in_channels, channels, act=act, norm=norm)
         self.down = Convolution(spatial_dims, channels, channels, strides=2, act=act, norm=norm)
         self.blocks = nn.Sequential(*(ResidualBlock(spatial_dims, channels, act, norm) for _ in range(num_blocks)))

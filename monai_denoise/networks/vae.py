@@ -10,6 +10,8 @@ from torch import nn
 
 from monai.networks.nets import VarAutoEncoder
 
+from .checks import check_network_args
+
 
 class DenoisingVAE(nn.Module):
     """:class:`monai.networks.nets.VarAutoEncoder` (Kingma and Welling 2014) returning a tensor in eval mode.
@@ -51,23 +53,15 @@ class DenoisingVAE(nn.Module):
         use_sigmoid: bool = True,
     ) -> None:
         super().__init__()
-        if spatial_dims not in (2, 3):
-            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}.")
+        check_network_args(spatial_dims, in_shape=in_shape, out_channels=out_channels, latent_size=latent_size,
+                           channels=channels, strides=strides)
         if len(in_shape) != spatial_dims + 1:
             raise ValueError(
                 f"in_shape must be (C, H, W) for 2D or (C, H, W, D) for 3D, got {tuple(in_shape)} "
                 f"for spatial_dims={spatial_dims}."
             )
-        if len(channels) == 0 or len(channels) != len(strides):
-            raise ValueError(
-                f"channels and strides must be non-empty and of equal length, got {tuple(channels)} and "
-                f"{tuple(strides)}."
-            )
-        if min(*in_shape, out_channels, latent_size, *channels, *strides) < 1:
-            raise ValueError(
-                f"in_shape, out_channels, latent_size, channels and strides must be positive, got {tuple(in_shape)}, "
-                f"{out_channels}, {latent_size}, {tuple(channels)}, {tuple(strides)}."
-            )
+        if len(channels) != len(strides):
+            raise ValueError(f"channels and strides must have equal lengths, got {tuple(channels)} and {tuple(strides)}.")
         total_stride = math.prod(strides)
         if any(size % total_stride for size in in_shape[1:]):
             raise ValueError(
