@@ -1,4 +1,4 @@
-"""The ``monai-denoise`` command line: prepare, bundle render, compare, study, demo."""
+"""The ``monai-denoise`` command line: prepare, bundle, compare, study, sweep, visualise, demo."""
 
 from __future__ import annotations
 
@@ -122,6 +122,37 @@ def _run_study(args: argparse.Namespace) -> None:
     print(table.to_string(index=False))
 
 
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="Bayesian hyperparameter search (Optuna TPE) over a bundle's config")
+    p.add_argument("space", type=Path, help="search space JSON, e.g. configs/sweeps/vae.json")
+    p.add_argument("--data", required=True, type=Path, help="a prepared dataset folder (with datalist.json)")
+    p.add_argument("--output", required=True, type=Path, help="output folder (trials.csv, best.json, sweep.png)")
+    p.add_argument("--trials", type=int, default=20, help="number of trials (default 20)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampler (default 0)")
+
+
+def _run_sweep(args: argparse.Namespace) -> None:
+    from .sweep import load_search_space, run_sweep
+
+    table = run_sweep(load_search_space(args.space), args.data, args.output, args.trials, args.seed)
+    print(table.to_string(index=False))
+
+
+def _add_visualise(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("visualise", help="feature maps of a trained bundle; the VAE's latent space")
+    p.add_argument("--bundle", required=True, help="bundle name, e.g. mri_denoising_vae")
+    p.add_argument("--weights", required=True, type=Path, help="trained weights (models/model.pt)")
+    p.add_argument("--data", required=True, type=Path, help="a prepared dataset folder (with datalist.json)")
+    p.add_argument("--output", required=True, type=Path, help="output folder for the figures")
+
+
+def _run_visualise(args: argparse.Namespace) -> None:
+    from .visualise import visualise_bundle
+
+    for name, path in visualise_bundle(args.bundle, args.weights, args.data, args.output).items():
+        print(f"{name}: {path}")
+
+
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the main job: prepare the sample, train, evaluate, denoise, report")
     p.add_argument("--output", default="runs/demo", help="output folder (default runs/demo)")
@@ -142,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_bundle(sub)
     _add_compare(sub)
     _add_study(sub)
+    _add_sweep(sub)
+    _add_visualise(sub)
     _add_demo(sub)
     args = parser.parse_args(argv)
     try:
@@ -153,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
             _run_compare(args)
         elif args.command == "study":
             _run_study(args)
+        elif args.command == "sweep":
+            _run_sweep(args)
+        elif args.command == "visualise":
+            _run_visualise(args)
         elif args.command == "demo":
             _run_demo(args)
     except (DataError, FileExistsError) as err:

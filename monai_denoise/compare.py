@@ -21,7 +21,7 @@ from .errors import DataError
 from .metrics import image_metrics
 from .perceptual import LPIPSMetric, LPIPSUnavailable
 from .reports import (markdown_table, plot_panels, plot_psnr_vs_noise, plot_validation_curves, read_scalars,
-                      summarize)
+                      summarize, write_csv, write_text)
 from .workflows import bundle_dir, denoise, load_network, noisy_set, parse, run_workflow
 
 METRICS = ("psnr", "ssim", "mae", "mse", "lpips")
@@ -69,21 +69,8 @@ def _rows(method: str, sigma: float, names: list[str], result: _Result, clean: t
                          "parameters": result.parameters})
 
 
-def run_compare(data_dir: Path, output: Path, config: CompareConfig) -> pd.DataFrame:
-    """Train or reuse every bundle, evaluate everything, write tables and figures; return the summary."""
-    for bundle in config.bundles:
-        bundle_dir(bundle)
-    if not (data_dir / "datalist.json").is_file():
-        raise DataError(f"{data_dir / 'datalist.json'}: datalist not found (run monai-denoise prepare first)")
-    output.mkdir(parents=True, exist_ok=True)
-    try:
-        lpips = LPIPSMetric(config.lpips_model)
-        lpips_note = ""
-    except LPIPSUnavailable as err:
-        lpips, lpips_note = None, str(err)
-        print(f"LPIPS unavailable: {err}")
-
-    extra = [config.noise_profile] if config.noise_profile else []
+def _train_missing(config: CompareConfig, data_dir: Path, output: Path, extra: list[Path]) -> dict[str, Path]:
+    """Train each bundle without a checkpoint under ``output/models`` (all with ``retrain``); return its weights."""
     weights = {}
     for bundle in config.bundles:
         train_dir = output / "models" / bundle
@@ -94,58 +81,75 @@ def run_compare(data_dir: Path, output: Path, config: CompareConfig) -> pd.DataF
                          epochs=config.epochs, **config.overrides)
         else:
             print(f"reusing {weights[bundle]}")
+    return weights
+
+
+def _evaluate_level(sigma: float, parser, config: CompareConfig, weights: dict[str, Path],
+                    baselines: tuple[Baseline, ...]) -> tuple[dict[str, _Result], torch.Tensor, list[str]]:
+    """Every method on the seeded noisy test slices at ``sigma``; baselines tuned on the validation slices."""
+    val_noisy, val_clean, _ = noisy_set(parser(config.bundles[0], ["train"], **{"noise#sigma": sigma}))
+    noisy, clean, names = noisy_set(parser(config.bundles[0], ["train", "evaluate"], **{"noise#sigma": sigma}))
+    results = {"noisy input": _Result(noisy, 0.0)}
+    for bundle in config.bundles:
+        bundle_parser = parser(bundle, ["train", "evaluate"])
+        network = load_network(bundle_parser, weights[bundle])
+        start = time.perf_counter()
+        pred = denoise(bundle_parser, network, noisy)
+        results[bundle] = _Result(pred, time.perf_counter() - start, sum(p.numel() for p in network.parameters()))
+    for baseline in baselines:
+        params = tune(baseline, val_noisy, val_clean, sigma)
+        start = time.perf_counter()
+        pred = apply(baseline, noisy, sigma, params)
+        result = _Result(pred, time.perf_counter() - start, settings=", ".join(f"{k} {v}" for k, v in params.items()))
+        results[baseline.name] = result
+        print(f"  {baseline.name} ({result.settings}): {result.seconds:.1f} s", flush=True)
+    return results, clean, names
+
+
+def run_compare(data_dir: Path, output: Path, config: CompareConfig) -> pd.DataFrame:
+    """Train or reuse every bundle, evaluate everything, write tables and figures; return the summary."""
+    for bundle in config.bundles:
+        bundle_dir(bundle)
+    if not (data_dir / "datalist.json").is_file():
+        raise DataError(f"{data_dir / 'datalist.json'}: datalist not found (run monai-denoise prepare first)")
+    output.mkdir(parents=True, exist_ok=True)
+    try:
+        lpips, lpips_note = LPIPSMetric(config.lpips_model), ""
+    except LPIPSUnavailable as err:
+        lpips, lpips_note = None, str(err)
+        print(f"LPIPS unavailable: {err}")
+    extra = [config.noise_profile] if config.noise_profile else []
+    weights = _train_missing(config, data_dir, output, extra)
 
     def parser(bundle: str, names: list[str], **overrides):
         return parse(bundle, names, extra, dataset_dir=str(data_dir), **config.overrides, **overrides)
 
-    reference = parser(config.bundles[0], ["train"])
-    kind, main_sigma = reference["noise"]["type"], float(reference["noise"]["sigma"])
-    baselines: tuple[Baseline, ...] = (BASELINES + rician_forms() if kind == "rician" else BASELINES) \
-        if config.baselines else ()
-    levels = sorted({main_sigma, *config.noise_levels})
-    tables, examples = [], {}
-    for sigma in levels:
+    noise = parser(config.bundles[0], ["train"])["noise"]
+    kind, main_sigma = noise["type"], float(noise["sigma"])
+    baselines = (BASELINES + rician_forms() if kind == "rician" else BASELINES) if config.baselines else ()
+    tables = []
+    for sigma in sorted({main_sigma, *config.noise_levels}):
         print(f"\n=== evaluate at {kind} sigma {sigma} ===", flush=True)
-        val_noisy, val_clean, _ = noisy_set(parser(config.bundles[0], ["train"], **{"noise#sigma": sigma}))
-        noisy, clean, names = noisy_set(parser(config.bundles[0], ["train", "evaluate"], **{"noise#sigma": sigma}))
-        results = {"noisy input": _Result(noisy, 0.0)}
-        for bundle in config.bundles:
-            bundle_parser = parser(bundle, ["train", "evaluate"])
-            network = load_network(bundle_parser, weights[bundle])
-            start = time.perf_counter()
-            pred = denoise(bundle_parser, network, noisy)
-            results[bundle] = _Result(pred, time.perf_counter() - start, sum(p.numel() for p in network.parameters()))
-        for baseline in baselines:
-            params = tune(baseline, val_noisy, val_clean, sigma)
-            start = time.perf_counter()
-            pred = apply(baseline, noisy, sigma, params)
-            results[baseline.name] = _Result(pred, time.perf_counter() - start,
-                                             settings=", ".join(f"{k} {v}" for k, v in params.items()))
-            print(f"  {baseline.name} ({results[baseline.name].settings}): {results[baseline.name].seconds:.1f} s",
-                  flush=True)
+        results, clean, names = _evaluate_level(sigma, parser, config, weights, baselines)
         tables += [_rows(method, sigma, names, result, clean, lpips) for method, result in results.items()]
         if sigma == main_sigma:
-            examples = {method: result.pred for method, result in results.items()} | {"clean": clean}
-            example_names = names
+            _figures({m: r.pred for m, r in results.items()} | {"clean": clean}, names, config, output)
 
     table = pd.concat(tables, ignore_index=True)
-    table.to_csv(output / "comparison.csv", index=False, float_format="%.6g")
+    write_csv(table, output / "comparison.csv")
     main = table[table.noise_sigma == main_sigma]
-    summary = summarize(main, METRICS)
-    extra = main.groupby("method", sort=False)[["settings", "seconds_per_slice", "parameters"]].first().reset_index()
-    summary = summary.merge(extra, on="method")
+    details = main.groupby("method", sort=False)[["settings", "seconds_per_slice", "parameters"]].first()
+    summary = summarize(main, METRICS).merge(details.reset_index(), on="method")
     if lpips is None:
         summary["lpips_mean"] = summary["lpips_std"] = "unavailable"
-    summary.to_csv(output / "summary.csv", index=False, float_format="%.6g")
-    _write_markdown(summary, table, kind, main_sigma, lpips_note, output / "summary.md")
-    _figures(examples, example_names, config, output)
+    write_csv(summary, output / "summary.csv")
+    write_text(_markdown(summary, table, kind, main_sigma, lpips_note), output / "summary.md")
     plot_psnr_vs_noise(table, output / "psnr_vs_noise.png")
     print((output / "summary.md").read_text())
     return summary
 
 
-def _write_markdown(summary: pd.DataFrame, table: pd.DataFrame, kind: str, sigma: float, lpips_note: str,
-                    path: Path) -> None:
+def _markdown(summary: pd.DataFrame, table: pd.DataFrame, kind: str, sigma: float, lpips_note: str) -> str:
     def pm(mean, std, digits):
         return mean if isinstance(mean, str) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
@@ -166,7 +170,7 @@ def _write_markdown(summary: pd.DataFrame, table: pd.DataFrame, kind: str, sigma
     if lpips_note:
         text += [f"LPIPS: unavailable. {lpips_note}", ""]
     text += ["## PSNR (dB) against noise level", "", markdown_table(levels.reset_index()), ""]
-    path.write_text("\n".join(text))
+    return "\n".join(text)
 
 
 def _figures(examples: dict[str, torch.Tensor], names: list[str], config: CompareConfig, output: Path) -> None:

@@ -18,7 +18,7 @@ from data_prep import PrepareConfig, prepare_dataset, sample_volumes
 
 from .baselines import BASELINES, apply, tune
 from .metrics import image_metrics
-from .reports import plot_panels, plot_training_curves, read_scalars, summarize
+from .reports import plot_panels, plot_training_curves, read_scalars, summarize, write_csv
 from .workflows import bundle_dir, denoise, load_network, noisy_set, parse, run_workflow
 
 BUNDLE = "mri_denoising_unet"
@@ -64,9 +64,8 @@ def run_demo(output: Path, epochs: int | None = None, overwrite: bool = False) -
                                      **{k: v.numpy() for k, v in image_metrics(images, clean).items()}})
                        for method, images in methods.items()], ignore_index=True)
     summary = summarize(table)
-    report.mkdir(parents=True, exist_ok=True)
-    table.to_csv(report / "metrics.csv", index=False, float_format="%.6g")
-    summary.to_csv(report / "summary.csv", index=False, float_format="%.6g")
+    write_csv(table, report / "metrics.csv")
+    write_csv(summary, report / "summary.csv")
 
     _stage("4/5 denoise the held-out EPI series with inference.json")
     test_source = next(s.path for s in sources if s.split == "test")

@@ -14,6 +14,18 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from .atomic import atomic_path  # noqa: E402
 
 
+def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write ``frame`` as CSV atomically (6 significant digits)."""
+    with atomic_path(path, suffix=".csv") as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+
+
+def write_text(text: str, path: str | Path) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+
+
 def summarize(table: pd.DataFrame, metrics: tuple[str, ...] = ("psnr", "ssim", "mae", "mse")) -> pd.DataFrame:
     """Mean and standard deviation of each metric per ``method`` (rows in the order methods first appear)."""
     grouped = table.groupby("method", sort=False)[list(metrics)]
@@ -52,7 +64,7 @@ def plot_training_curves(scalars: pd.DataFrame, path: str | Path, iterations_per
     ax_psnr.legend()
     for ax in (ax_loss, ax_psnr):
         ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_panels(columns: dict[str, list], row_titles: list[str], path: str | Path) -> None:
@@ -72,10 +84,10 @@ def plot_panels(columns: dict[str, list], row_titles: list[str], path: str | Pat
                 ax.set_title(title, fontsize=10)
             if c == 0:
                 ax.set_ylabel(row_titles[r], fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
-def _save(fig: plt.Figure, path: str | Path) -> None:
+def save_figure(fig: plt.Figure, path: str | Path) -> None:
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")
@@ -98,7 +110,7 @@ def plot_validation_curves(curves: dict[str, pd.DataFrame], path: str | Path) ->
     for ax in (ax_mse, ax_psnr):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_psnr_vs_noise(table: pd.DataFrame, path: str | Path) -> None:
@@ -110,7 +122,7 @@ def plot_psnr_vs_noise(table: pd.DataFrame, path: str | Path) -> None:
     ax.set(xlabel="noise sigma (normalised intensity)", ylabel="PSNR (dB)", title="PSNR against noise level")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .metrics import image_metrics  # noqa: E402
-from .reports import _save, plot_panels, read_scalars  # noqa: E402
+from .reports import save_figure, plot_panels, read_scalars, write_csv  # noqa: E402
 from .workflows import denoise, load_network, noisy_set, parse, run_workflow  # noqa: E402
 
 
@@ -41,7 +41,7 @@ def training_length_study(bundle: str, data_dir: Path, output: Path, epochs: lis
         rows.append({"epochs": epoch, **scores})
         panels[f"{epoch} epochs"] = pred
     table = pd.DataFrame(rows)
-    table.to_csv(output / "training_length.csv", index=False, float_format="%.6g")
+    write_csv(table, output / "training_length.csv")
 
     scalars = read_scalars(train_dir / "logs")
     mse = scalars[scalars.tag == "val_mse"]
@@ -52,7 +52,7 @@ def training_length_study(bundle: str, data_dir: Path, output: Path, epochs: lis
            ylabel="validation MSE", title=f"{bundle}: validation MSE")
     ax.grid(alpha=0.3)
     ax.legend()
-    _save(fig, output / "validation_mse.png")
+    save_figure(fig, output / "validation_mse.png")
     picks = sorted({len(names) // 3, 2 * len(names) // 3})
     panels["clean"] = clean
     plot_panels({k: [v[i, 0].clamp(0, 1).numpy() for i in picks] for k, v in panels.items()},
@@ -78,10 +78,10 @@ def dataset_size_study(bundle: str, data_dir: Path, output: Path, sizes: list[in
         scores, _ = _test_scores(parser, train_dir / "models" / "model.pt", noisy, clean)
         rows.append({"training_slices": n, **scores})
     table = pd.DataFrame(rows)
-    table.to_csv(output / "dataset_size.csv", index=False, float_format="%.6g")
+    write_csv(table, output / "dataset_size.csv")
     fig, ax = plt.subplots(figsize=(6.5, 4))
     ax.plot(table.training_slices, table.psnr, marker="o")
     ax.set(xscale="log", xlabel="training slices", ylabel="test PSNR (dB)", title=f"{bundle}: training-set size")
     ax.grid(alpha=0.3)
-    _save(fig, output / "dataset_size.png")
+    save_figure(fig, output / "dataset_size.png")
     return table

@@ -228,7 +228,22 @@ def inference_config(spec: BundleSpec) -> dict:
 
 
 def multi_gpu_config() -> dict:
-    """``multi_gpu_train.json``: DDP over ``torchrun`` processes, merged after ``train.json``."""
+    """``multi_gpu_train.json``: DDP over ``torchrun`` processes, merged after ``train.json``.
+
+    Every rank runs the learning-rate schedule, checkpoint loading and validation (the metrics are
+    gathered across ranks, so all of them must evaluate). The other handlers (logs, checkpoints, progress)
+    get a ``_disabled_`` that is true on ranks other than 0, so they are never built there: a TensorBoard
+    handler creates its events file when it is built, so filtering built handlers would leave empty logs.
+    """
+    all_ranks = ("LrScheduleHandler", "ValidationHandler", "ResumeCheckpointLoader", "CheckpointLoader")
+    handlers = train_config(BundleSpec(name="", title="", network_def={}, version="", changelog={}))  # spec-free part
+    rank0_only = {}
+    for section in ("train", "validate"):
+        for index, handler in enumerate(handlers[section]["handlers"]):
+            if handler["_target_"].rsplit(".", 1)[-1] not in all_ranks:
+                own = handler.get("_disabled_")  # an expression such as "$not @snapshot_epochs"
+                rank0_only[f"{section}#handlers#{index}#_disabled_"] = (
+                    "$dist.get_rank() > 0" + (f" or ({own[1:]})" if own else ""))
     return {
         "device": "$torch.device('cuda:' + os.environ['LOCAL_RANK'] if torch.cuda.is_available() else 'cpu')",
         "imports": IMPORTS + ["$import ignite", "$import numpy", "$import os", "$import torch.distributed as dist"],
@@ -238,10 +253,7 @@ def multi_gpu_config() -> dict:
                           "shuffle": True},
         "train#dataloader#sampler": "@train#sampler",
         "train#dataloader#shuffle": False,
-        "train#trainer#train_handlers": "$[h for h in @train#handlers if dist.get_rank() == 0 "
-                                        "or type(h).__name__ in @all_ranks_handlers]",
-        "validate#evaluator#val_handlers": "$[h for h in @validate#handlers if dist.get_rank() == 0]",
-        "all_ranks_handlers": ["LrScheduleHandler", "ValidationHandler", "ResumeCheckpointLoader", "CheckpointLoader"],
+        **rank0_only,
         "initialize": ["$import torch.distributed as dist",
                        "$dist.is_initialized() or dist.init_process_group(backend='nccl' if torch.cuda.is_available() "
                        "else 'gloo')",
