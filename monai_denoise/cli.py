@@ -44,15 +44,40 @@ def _run_prepare(args: argparse.Namespace) -> None:
 
 
 def _add_bundle(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bundle", help="bundle maintenance")
+    p = sub.add_parser("bundle", help="bundle maintenance and sharing")
     verbs = p.add_subparsers(dest="verb", required=True)
     r = verbs.add_parser("render", help="write every bundle's generated configs from the shared template")
     r.add_argument("--root", default=str(REPO_BUNDLES), help="bundles folder (default: the repository's)")
     r.add_argument("--check", action="store_true", help="only report files that differ; exit 1 if any")
+    k = verbs.add_parser("package", help="zip a trained bundle for another site (sha256 manifest, release record)")
+    k.add_argument("bundle_dir", type=Path, help="the bundle folder")
+    k.add_argument("--output", required=True, type=Path, help="the zip to write")
+    k.add_argument("--weights", type=Path, help="weights to ship as models/model.pt (default: the bundle's own)")
+    v = verbs.add_parser("verify", help="check a received bundle zip or folder before running it")
+    v.add_argument("path", type=Path, help="a bundle zip or folder")
+    v.add_argument("--allow", nargs="+", default=[], metavar="MODULE",
+                   help="modules the configs may use besides monai, torch, monai_denoise, numpy")
+    v.add_argument("--list-code", action="store_true", help="list every expression and _target_, not only flagged ones")
+    e = verbs.add_parser("export", help="TorchScript models/model.ts via MONAI ckpt_export, checked against model.pt")
+    e.add_argument("bundle_dir", type=Path, help="the bundle folder")
+    e.add_argument("--output", type=Path, help="the TorchScript file (default: BUNDLE_DIR/models/model.ts)")
 
 
 def _run_bundle(args: argparse.Namespace) -> int:
     from .bundle import BUNDLES, stale_files, write_bundle
+    from .sharing import DEFAULT_ALLOW, export_bundle, package_bundle, verify_bundle
+
+    if args.verb == "package":
+        manifest = package_bundle(args.bundle_dir, args.output, args.weights)
+        print(f"wrote {args.output}: {manifest['name']} {manifest['version']}, {len(manifest['sha256'])} files + manifest")
+        return 0
+    if args.verb == "verify":
+        report = verify_bundle(args.path, DEFAULT_ALLOW + tuple(args.allow))
+        print(report.to_text(all_code=args.list_code))
+        return 0 if report.ok else 1
+    if args.verb == "export":
+        print(f"wrote {export_bundle(args.bundle_dir, args.output)}")
+        return 0
 
     if args.check:
         stale = {name: stale_files(spec, args.root) for name, spec in BUNDLES.items()}

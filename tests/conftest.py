@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -77,3 +78,14 @@ def trained_bundle(tiny_dataset, tmp_path_factory) -> tuple[Path, Path]:
     workflow.finalize()
     assert not missing, f"model-zoo train properties missing: {missing}"
     return bundle, output
+
+
+def bundle_run_args(configs: list[Path], dataset_dir: Path, output_dir: Path, **overrides) -> list[str]:
+    """``-m monai.bundle run`` arguments for the U-Net bundle with the tiny-data overrides, 1 epoch."""
+    options = {"config_file": [str(c) for c in configs], "bundle_root": UNET_BUNDLE, "dataset_dir": dataset_dir,
+               "output_dir": output_dir, "epochs": 1, **TINY, **overrides}
+    args = ["-m", "monai.bundle", "run"]
+    for key, value in options.items():
+        text = str(value) if isinstance(value, (str, Path)) else json.dumps(value, separators=(",", ":"))
+        args += [f"--{key}", text]
+    return args

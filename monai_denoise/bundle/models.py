@@ -20,6 +20,7 @@ class BundleSpec:
         references: publications of the architecture, for ``metadata.json``.
         model_doc: the "Model" paragraph of ``docs/README.md``.
         measured: the "Measured" paragraph of ``docs/README.md``: figures and the command that produced them.
+        spatial_shape: the input slice shape in ``metadata.json`` (MONAI's ``"16*n"`` notation or fixed sizes).
     """
 
     name: str
@@ -31,6 +32,7 @@ class BundleSpec:
     references: tuple[str, ...] = ()
     model_doc: str = ""
     measured: str = ""
+    spatial_shape: tuple = ("16*n", "16*n")
 
 
 DNCNN_PAPER = ("Zhang K. et al., Beyond a Gaussian Denoiser: Residual Learning of Deep CNN for Image Denoising, "
@@ -104,6 +106,7 @@ VAE = BundleSpec(
                              "overlap": 0.5, "mode": "gaussian"},
     },
     references=("Kingma D. P. and Welling M., Auto-Encoding Variational Bayes, ICLR 2014",),
+    spatial_shape=(64, 64),
     model_doc=("`DenoisingVAE`, built on MONAI's `VarAutoEncoder`: the encoder sees the noisy 64x64 window, the "
                "decoder reconstructs the clean one from a latent code (`latent_size`, 256) drawn with the "
                "reparameterisation trick. Loss `VAELoss`: reconstruction (`reconstruction`: mse or bce, per element) "

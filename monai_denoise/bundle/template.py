@@ -95,35 +95,39 @@ def train_config(spec: BundleSpec) -> dict:
         "lr_schedule": {"_target_": "LrScheduleHandler", "lr_scheduler": "@lr_scheduler", "print_lr": False},
         "validation": {"_target_": "ValidationHandler", "validator": "@validate#evaluator", "interval": "@val_interval",
                        "epoch_level": True},
-        "stats": {"_target_": "StatsHandler", "tag_name": "train_loss",
+        "stats": {"_target_": "StatsHandler", "_disabled_": "$not @rank_zero", "tag_name": "train_loss",
                   "output_transform": "$monai.handlers.from_engine(['loss'], first=True)"},
-        "tensorboard": {"_target_": "TensorBoardStatsHandler", "log_dir": "@log_dir", "tag_name": "train_loss",
+        "tensorboard": {"_target_": "TensorBoardStatsHandler", "_disabled_": "$not @rank_zero", "log_dir": "@log_dir",
+                        "tag_name": "train_loss",
                         "output_transform": "$monai.handlers.from_engine(['loss'], first=True)"},
-        "progress_bar": {"_target_": "ignite.handlers.ProgressBar", "persist": False},
-        "checkpoint": {"_target_": "monai_denoise.handlers.ResumableCheckpointSaver", "save_dir": "@ckpt_dir",
+        "progress_bar": {"_target_": "monai_denoise.handlers.LossProgressBar", "_disabled_": "$not @rank_zero"},
+        "checkpoint": {"_target_": "monai_denoise.handlers.ResumableCheckpointSaver", "_disabled_": "$not @rank_zero",
+                       "save_dir": "@ckpt_dir",
                        "save_dict": {"model": "@network", "optimizer": "@optimizer", "lr_scheduler": "@lr_scheduler"},
                        "save_final": True, "final_filename": "checkpoint_last.pt", "save_interval": 1, "n_saved": 1},
         "resume": {"_target_": "monai_denoise.handlers.ResumeCheckpointLoader", "_disabled_": "$not @resume",
                    "load_path": "@resume_from", "map_location": "@device",
                    "load_dict": {"model": "@network", "optimizer": "@optimizer", "lr_scheduler": "@lr_scheduler"}},
-        "snapshots": {"_target_": "monai_denoise.handlers.EpochSnapshots", "_disabled_": "$not @snapshot_epochs",
+        "snapshots": {"_target_": "monai_denoise.handlers.EpochSnapshots", "_disabled_": "$not (@rank_zero and @snapshot_epochs)",
                       "save_dir": "@ckpt_dir", "network": "@network", "epochs": "@snapshot_epochs"},
         "finetune": {"_target_": "CheckpointLoader", "_disabled_": "$not @finetune_from", "load_path": "@finetune_from",
                      "load_dict": {"model": "@network"}, "map_location": "@device"},
     }
     validate_handlers = {
-        "stats": {"_target_": "StatsHandler", "iteration_log": False},
-        "tensorboard": {"_target_": "TensorBoardStatsHandler", "log_dir": "@log_dir", "iteration_log": False},
-        "images": {"_target_": "TensorBoardImageHandler", "log_dir": "@log_dir",
+        "stats": {"_target_": "StatsHandler", "_disabled_": "$not @rank_zero", "iteration_log": False},
+        "tensorboard": {"_target_": "TensorBoardStatsHandler", "_disabled_": "$not @rank_zero", "log_dir": "@log_dir",
+                        "iteration_log": False},
+        "images": {"_target_": "TensorBoardImageHandler", "_disabled_": "$not @rank_zero", "log_dir": "@log_dir",
                    "batch_transform": "$monai.handlers.from_engine(['image', 'label'])",
                    "output_transform": "$monai.handlers.from_engine(['pred'])", "max_channels": 1},
-        "best_checkpoint": {"_target_": "CheckpointSaver", "save_dir": "@ckpt_dir", "save_dict": {"model": "@network"},
+        "best_checkpoint": {"_target_": "CheckpointSaver", "_disabled_": "$not @rank_zero", "save_dir": "@ckpt_dir",
+                            "save_dict": {"model": "@network"},
                             "save_key_metric": True, "key_metric_filename": "model.pt"},
     }
     patch = "@patch_size"
     return {
         **_common(spec),
-        "imports": IMPORTS + ["$import ignite", "$import numpy"],
+        "imports": IMPORTS + ["$import numpy"],
         "log_dir": "$@output_dir + '/logs'",
         "epochs": 100,
         "val_interval": 1,
@@ -137,6 +141,7 @@ def train_config(spec: BundleSpec) -> dict:
         "resume_from": "$@ckpt_dir + '/checkpoint_last.pt'",
         "finetune_from": "",
         "snapshot_epochs": [],
+        "rank_zero": True,
         "train_slices": None,
         "loss": {"_target_": "torch.nn.MSELoss"},
         "optimizer": {"_target_": "torch.optim.AdamW", "params": "$@network.parameters()", "lr": "@learning_rate",
@@ -230,37 +235,25 @@ def inference_config(spec: BundleSpec) -> dict:
 def multi_gpu_config() -> dict:
     """``multi_gpu_train.json``: DDP over ``torchrun`` processes, merged after ``train.json``.
 
-    Every rank runs the learning-rate schedule, checkpoint loading and validation (the metrics are
-    gathered across ranks, so all of them must evaluate). The other handlers (logs, checkpoints, progress)
-    get a ``_disabled_`` that is true on ranks other than 0, so they are never built there: a TensorBoard
-    handler creates its events file when it is built, so filtering built handlers would leave empty logs.
+    Each rank trains on its own share of the slices (DistributedSampler) and runs the learning-rate
+    schedule, checkpoint loading and validation (metrics are gathered across ranks). ``rank_zero`` is
+    true on rank 0 only, which disables every handler that writes (logs, checkpoints, progress) on the
+    other ranks before it is built.
     """
-    all_ranks = ("LrScheduleHandler", "ValidationHandler", "ResumeCheckpointLoader", "CheckpointLoader")
-    handlers = train_config(BundleSpec(name="", title="", network_def={}, version="", changelog={}))  # spec-free part
-    rank0_only = {}
-    for section in ("train", "validate"):
-        for index, handler in enumerate(handlers[section]["handlers"]):
-            if handler["_target_"].rsplit(".", 1)[-1] not in all_ranks:
-                own = handler.get("_disabled_")  # an expression such as "$not @snapshot_epochs"
-                rank0_only[f"{section}#handlers#{index}#_disabled_"] = (
-                    "$dist.get_rank() > 0" + (f" or ({own[1:]})" if own else ""))
     return {
-        "device": "$torch.device('cuda:' + os.environ['LOCAL_RANK'] if torch.cuda.is_available() else 'cpu')",
-        "imports": IMPORTS + ["$import ignite", "$import numpy", "$import os", "$import torch.distributed as dist"],
+        "imports": IMPORTS + ["$import numpy", "$import monai_denoise.distributed"],
+        "device": "$monai_denoise.distributed.local_device()",
+        "rank_zero": "$torch.distributed.get_rank() == 0",
         "network": {"_target_": "torch.nn.parallel.DistributedDataParallel", "module": "$@network_def.to(@device)",
                     "device_ids": "$[@device] if torch.cuda.is_available() else None"},
         "train#sampler": {"_target_": "DistributedSampler", "dataset": "@train#dataset", "even_divisible": True,
                           "shuffle": True},
         "train#dataloader#sampler": "@train#sampler",
         "train#dataloader#shuffle": False,
-        **rank0_only,
-        "initialize": ["$import torch.distributed as dist",
-                       "$dist.is_initialized() or dist.init_process_group(backend='nccl' if torch.cuda.is_available() "
-                       "else 'gloo')",
-                       "$torch.cuda.set_device(@device) if torch.cuda.is_available() else None",
-                       "$monai.utils.set_determinism(seed=@seed + dist.get_rank())"],
+        "initialize": ["$monai_denoise.distributed.init_distributed()",
+                       "$monai.utils.set_determinism(seed=@seed + torch.distributed.get_rank())"],
         "run": ["$@train#trainer.run()"],
-        "finalize": ["$dist.is_initialized() and dist.destroy_process_group()"],
+        "finalize": ["$torch.distributed.is_initialized() and torch.distributed.destroy_process_group()"],
     }
 
 
@@ -268,7 +261,7 @@ def metadata(spec: BundleSpec) -> dict:
     """``metadata.json`` with every key the MONAI bundle spec requires."""
     versions = {name: version(name) for name in ("nibabel", "pytorch-ignite", "tensorboard", "monai-denoise")}
     image = {"type": "image", "format": "magnitude", "modality": "MR", "num_channels": 1,
-             "spatial_shape": ["16*n", "16*n"], "dtype": "float32", "value_range": [0, 1], "is_patch_data": False}
+             "spatial_shape": list(spec.spatial_shape), "dtype": "float32", "value_range": [0, 1], "is_patch_data": False}
     return {
         "schema": "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/meta_schema_20240725.json",
         "version": spec.version,

@@ -1,5 +1,7 @@
 from .metrics_table import MetricsTableWriter
+from .progress import LossProgressBar
 from .resumable import ResumableCheckpointSaver, ResumeCheckpointLoader
 from .snapshots import EpochSnapshots
 
-__all__ = ["EpochSnapshots", "MetricsTableWriter", "ResumableCheckpointSaver", "ResumeCheckpointLoader"]
+__all__ = ["EpochSnapshots", "LossProgressBar", "MetricsTableWriter", "ResumableCheckpointSaver",
+           "ResumeCheckpointLoader"]

@@ -30,6 +30,7 @@ MANIFEST = "manifest.json"
 RELEASES = "releases.json"
 WEIGHTS = "models/model.pt"
 METADATA = "configs/metadata.json"
+INFERENCE = "configs/inference.json"
 SCHEMA = Path(__file__).with_name("meta_schema.json")
 SEMVER = re.compile(json.loads(SCHEMA.read_text())["properties"]["version"]["pattern"])
 PACKAGES = ("monai", "torch", "numpy", "nibabel", "pytorch-ignite", "monai-denoise")
@@ -91,11 +92,12 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
-        raise DataError(f"{path}: cannot be loaded with torch.load(weights_only=True): {err}") from err
+        reason = " ".join(str(err).split()).split("WeightsUnpickler error:")[-1].split(" Check the documentation")[0]
+        raise DataError(f"{path}: cannot be loaded with torch.load(weights_only=True): {reason.strip()}") from err
     if not (isinstance(state, Mapping) and state
             and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())):
-        keys = ", ".join(map(str, list(state)[:5])) if isinstance(state, Mapping) else type(state).__name__
-        raise DataError(f"{path}: not a state dict of tensors (found {keys}); share the network weights "
+        found = f"keys {', '.join(map(str, list(state)[:5]))}" if isinstance(state, Mapping) else type(state).__name__
+        raise DataError(f"{path}: not a state dict of tensors (found {found}); share the network weights "
                         "(models/model.pt), not a training checkpoint")
     return dict(state)
 

@@ -16,6 +16,7 @@ import functools
 import importlib
 import inspect
 import json
+import os
 import re
 import tempfile
 import zipfile
@@ -27,23 +28,27 @@ from monai.bundle.reference_resolver import ReferenceResolver
 
 from ..atomic import atomic_directory
 from ..errors import DataError
-from .package import MANIFEST, METADATA, SCHEMA, WEIGHTS, in_layout, is_image, load_weights, sha256
+from .package import INFERENCE, MANIFEST, METADATA, SCHEMA, WEIGHTS, in_layout, is_image, load_weights, sha256
 
 DEFAULT_ALLOW = ("monai", "torch", "monai_denoise", "numpy")
-DENIED = ("monai.bundle", "monai.utils.module", "monai.data.utils.pickle_operations", "torch.hub", "torch.package",
-          "torch.serialization", "torch.utils.cpp_extension", "numpy.load")
-"""Entry points inside allowed modules that import modules by name or load code from files or strings
-(``monai.utils.optional_import``, ``torch.load`` with ``weights_only=False``, ...): always flagged."""
+DENIED = ("monai.apps.auto3dseg", "monai.apps.nnunet", "monai.auto3dseg", "monai.bundle",
+          "monai.data.utils.pickle_operations", "monai.fl", "monai.utils.misc.run_cmd", "monai.utils.module",
+          "numpy.ctypeslib", "numpy.load", "torch._classes", "torch._ops", "torch.hub", "torch.package",
+          "torch.serialization", "torch.utils.cpp_extension")
+"""Entry points inside allowed modules that import modules by name, run commands, or load code from files or
+strings (``monai.utils.optional_import``, ``torch.load``, ``torch.ops.load_library``, ...): always flagged."""
+SAFE_ARGUMENTS = {"weights_only": True, "allow_pickle": False}
+"""Arguments that let MONAI or torch unpickle files (PersistentDataset, NumpyReader): any other value is flagged."""
 CONFIG_GLOBALS = {"monai": "monai", "torch": "torch", "np": "numpy", "numpy": "numpy"}
 """The modules a MONAI ConfigParser provides to expressions without an import."""
 SAFE_BUILTINS = frozenset({"abs", "all", "any", "bool", "dict", "enumerate", "float", "int", "isinstance", "len",
                            "list", "max", "min", "range", "reversed", "round", "set", "slice", "sorted", "str", "sum",
                            "tuple", "type", "zip"})
 SAFE_DUNDERS = frozenset({"__name__"})
-INFERENCE = "configs/inference.json"
 NET_FACTOR = 4
 """``n`` for metadata spatial shapes such as ``"16*n"``: the network check runs a 64x64 input."""
 REFS = ReferenceResolver._vars
+"""The name MONAI puts in place of ``@id`` references before it evaluates an expression."""
 IMAGE_NAME = re.compile(r"[\w-]+\.(?:nii\.gz|nii|dcm|png)\b", re.IGNORECASE)
 
 
@@ -69,7 +74,8 @@ class CodeItem:
     Attributes:
         file: the config, relative to the bundle folder (``configs/train.json``).
         key: the MONAI id of the value (``train#handlers#4#_target_``).
-        kind: "expression" (``$...``), "target" (``_target_``), "macro" (``%...``) or "config" (unreadable file).
+        kind: "expression" (``$...``), "target" (``_target_``), "macro" (``%...``), "argument" (an unsafe
+            ``weights_only`` / ``allow_pickle`` value) or "config" (a file that is not JSON).
         value: the text as written.
         problem: why it is flagged; empty when everything it uses is allowed.
     """
@@ -82,6 +88,7 @@ class CodeItem:
 
     @property
     def flagged(self) -> bool:
+        """True when the item reaches outside the allow-list."""
         return bool(self.problem)
 
 
@@ -132,7 +139,8 @@ def extract_bundle(archive: Path, destination: Path) -> Path:
         for entry in entries:
             parts = entry.filename.replace("\\", "/").split("/")
             if entry.filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
-                raise DataError(f"{archive}: entry {entry.filename!r} has an absolute path or '..'; refusing to extract")
+                raise DataError(f"{archive}: entry {entry.filename!r} has an absolute path or '..'; "
+                                "refusing to extract")
         tops = {entry.filename.split("/")[0] for entry in entries}
         if len(tops) != 1 or any("/" not in entry.filename for entry in entries) or next(iter(tops)).startswith("."):
             raise DataError(f"{archive}: must unpack into exactly one bundle folder, found {sorted(tops)}")
@@ -175,7 +183,8 @@ def verify_bundle(path: Path, allow: tuple[str, ...] = DEFAULT_ALLOW) -> VerifyR
 
 
 def scan_configs(folder: Path, allow: tuple[str, ...] = DEFAULT_ALLOW) -> list[CodeItem]:
-    """Every ``$`` expression, ``_target_`` and ``%`` macro in ``folder/configs/*.json``, each judged.
+    """Every ``$`` expression, ``_target_`` and ``%`` macro in ``folder/configs/*.json``, each judged, plus unsafe
+    unpickling arguments.
 
     A ``_target_`` is allowed when it names an object of an allowed module: a bare name is looked up among MONAI
     components as MONAI does (``"UNet"`` -> ``monai.networks.nets.unet.UNet``), a ``@`` reference is allowed (the
@@ -185,7 +194,8 @@ def scan_configs(folder: Path, allow: tuple[str, ...] = DEFAULT_ALLOW) -> list[C
     reference, a name bound inside it (comprehension variable, lambda argument) or one of :data:`SAFE_BUILTINS`;
     dunder attributes other than ``__name__`` are flagged. Dotted names are also resolved: every module they pass
     through and the module defining the final class or function must be allowed (``torch.os.system`` is ``os``)
-    and not in :data:`DENIED`. A macro may only read another ``configs/*.json`` of the bundle.
+    and not in :data:`DENIED`. ``weights_only`` other than true and ``allow_pickle`` other than false are flagged
+    wherever they appear (config keys or keyword arguments). A macro may only read another ``configs/*.json``.
     """
     folder = Path(folder)
     configs, items = {}, []
@@ -195,14 +205,20 @@ def scan_configs(folder: Path, allow: tuple[str, ...] = DEFAULT_ALLOW) -> list[C
             configs[relative] = json.loads(path.read_text())
         except (ValueError, UnicodeDecodeError) as err:
             items.append(CodeItem(relative, "", "config", "", f"not valid JSON: {err}"))
-    found = [(file, key, value) for file, config in configs.items() for key, value in _strings(config)]
+    found = [(file, key, value) for file, config in configs.items() for key, value in _leaves(config)]
     aliases = dict(CONFIG_GLOBALS)
     for _, _, value in found:
-        if value.startswith("$"):
+        if isinstance(value, str) and value.startswith("$"):
             aliases.update(_import_aliases(value[1:]))
     locator = ComponentLocator()
     for file, key, value in found:
-        is_target = key.split("#")[-1] == "_target_"
+        name = key.split("#")[-1]
+        if name in SAFE_ARGUMENTS and value is not SAFE_ARGUMENTS[name]:
+            items.append(CodeItem(file, key, "argument", json.dumps(value), f"{name} other than "
+                                  f"{SAFE_ARGUMENTS[name]} lets pickle run code from a file"))
+        if not isinstance(value, str):
+            continue
+        is_target = name == "_target_"
         if value.startswith("$"):
             kind, problem = "target" if is_target else "expression", _expression_problem(value[1:], aliases, allow)
         elif is_target:
@@ -215,15 +231,15 @@ def scan_configs(folder: Path, allow: tuple[str, ...] = DEFAULT_ALLOW) -> list[C
     return items
 
 
-def _strings(node: object, key: str = ""):
-    """(MONAI id, value) of every string in a config."""
+def _leaves(node: object, key: str = ""):
+    """(MONAI id, value) of every value of a config that is not a dict or a list."""
     if isinstance(node, dict):
         for name, child in node.items():
-            yield from _strings(child, f"{key}#{name}" if key else str(name))
+            yield from _leaves(child, f"{key}#{name}" if key else str(name))
     elif isinstance(node, list):
         for index, child in enumerate(node):
-            yield from _strings(child, f"{key}#{index}" if key else str(index))
-    elif isinstance(node, str):
+            yield from _leaves(child, f"{key}#{index}" if key else str(index))
+    else:
         yield key, node
 
 
@@ -236,7 +252,7 @@ def _parse(text: str) -> ast.Module | None:
 
 
 def _import_aliases(text: str) -> dict[str, str]:
-    """Name -> module bound by an import expression (``import torch.distributed as dist`` -> dist: torch.distributed)."""
+    """Name -> module that an import expression binds (``import torch.distributed as dist``: dist)."""
     tree, aliases = _parse(text), {}
     for node in tree.body if tree else ():
         if isinstance(node, ast.Import):
@@ -299,6 +315,9 @@ def _expression_problem(text: str, aliases: dict[str, str], allow: tuple[str, ..
                  or name == REFS]
     problems += [f"uses {n.attr}" for n in ast.walk(tree)
                  if isinstance(n, ast.Attribute) and _is_dunder(n.attr) and n.attr not in SAFE_DUNDERS]
+    problems += [f"{n.arg} other than {SAFE_ARGUMENTS[n.arg]} lets pickle run code from a file" for n in ast.walk(tree)
+                 if isinstance(n, ast.keyword) and n.arg in SAFE_ARGUMENTS
+                 and not (isinstance(n.value, ast.Constant) and n.value.value is SAFE_ARGUMENTS[n.arg])]
     visitor = _LoadedNames()
     visitor.visit(tree)
     for name in visitor.names:
@@ -352,16 +371,17 @@ def _code_problem(dotted: str, allow: tuple[str, ...]) -> str:
     if not _matches(dotted, allow):
         return f"{dotted}: outside the allow-list"
     if _matches(dotted, DENIED):
-        return f"{dotted}: imports or loads code"
-    for depth in range(len(parts), 0, -1):
-        try:
-            target = importlib.import_module(".".join(parts[:depth]))
-            break
-        except ImportError:
-            continue
-    else:
+        return f"{dotted}: imports, loads or runs code"
+    try:
+        target = importlib.import_module(parts[0])
+    except ImportError:
         return f"{dotted}: module {parts[0]} is not installed"
-    for part in parts[depth:]:
+    for part in parts[1:]:
+        if inspect.ismodule(target) and not hasattr(target, part):
+            try:
+                importlib.import_module(f"{target.__name__}.{part}")
+            except ImportError:
+                return f"{dotted}: {part} does not exist"
         if not hasattr(target, part):
             return f"{dotted}: {part} does not exist"
         target = getattr(target, part)
@@ -374,21 +394,15 @@ def _code_problem(dotted: str, allow: tuple[str, ...]) -> str:
         if where and not _matches(where, allow):
             return f"{dotted}: is {where}, outside the allow-list"
         if where and _matches(where, DENIED):
-            return f"{dotted}: is {where}, which imports or loads code"
+            return f"{dotted}: is {where}, which imports, loads or runs code"
     return ""
 
 
 def _verify_folder(folder: Path, allow: tuple[str, ...]) -> VerifyReport:
     contents = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
     code = scan_configs(folder, allow)
-    try:
-        state, weights = load_weights(folder / WEIGHTS), Check("weights", True, "")
-    except DataError as err:
-        state, weights = None, Check("weights", False, str(err).replace(str(folder) + "/", ""))
-    if state is not None:
-        weights = Check("weights", True, f"{WEIGHTS}: {len(state)} tensors, {sum(t.numel() for t in state.values())} "
-                                         "values, loaded with torch.load(weights_only=True)")
     flagged = [item for item in code if item.flagged]
+    weights, state = _check_weights(folder)
     checks = (_check_manifest(folder, contents), _check_layout(contents), _check_no_images(contents),
               _check_metadata(folder), weights, _check_network(folder, code, state),
               Check("code", not flagged, f"{len(code)} expressions, targets and macros in configs/*.json; "
@@ -397,13 +411,13 @@ def _verify_folder(folder: Path, allow: tuple[str, ...]) -> VerifyReport:
 
 
 def _check_manifest(folder: Path, contents: dict[str, bytes]) -> Check:
+    if MANIFEST not in contents:
+        return Check("manifest", False, f"{MANIFEST}: not found")
     try:
         manifest = json.loads(contents[MANIFEST])
         listed, name, version = dict(manifest["sha256"]), manifest["name"], manifest["version"]
-    except KeyError as err:
-        return Check("manifest", False, f"{MANIFEST}: missing {err}")
-    except (ValueError, TypeError) as err:
-        return Check("manifest", False, f"{MANIFEST}: not a manifest: {err}")
+    except (ValueError, TypeError, KeyError) as err:
+        return Check("manifest", False, f"{MANIFEST}: not a manifest ({type(err).__name__}: {err})")
     problems = [f"{path}: not listed in {MANIFEST}" for path in contents if path != MANIFEST and path not in listed]
     problems += [f"{path}: listed in {MANIFEST} but missing" for path in listed if path not in contents]
     problems += [f"{path}: sha256 differs from {MANIFEST} (changed after packaging)" for path, data in contents.items()
@@ -440,7 +454,8 @@ def _check_metadata(folder: Path) -> Check:
     if not SCHEMA.is_file():
         raise DataError(f"{SCHEMA}: the metadata schema is missing from this installation; reinstall monai-denoise")
     try:
-        verify_metadata(meta_file=str(meta_file), filepath=str(SCHEMA), create_dir=False)
+        verify_metadata(meta_file=str(meta_file), filepath=str(SCHEMA), create_dir=False,
+                        hash_val=sha256(SCHEMA.read_bytes()), hash_type="sha256")
     except ValueError as err:
         return Check("metadata", False, f"{METADATA}: {err}")
     meta = json.loads(meta_file.read_text())
@@ -449,11 +464,22 @@ def _check_metadata(folder: Path) -> Check:
     return Check("metadata", True, f"{METADATA}: valid against {SCHEMA.name}, version {meta['version']} in changelog")
 
 
+def _check_weights(folder: Path) -> tuple[Check, dict | None]:
+    try:
+        state = load_weights(folder / WEIGHTS)
+    except DataError as err:
+        return Check("weights", False, str(err).replace(f"{folder}{os.sep}", "")), None
+    values = sum(tensor.numel() for tensor in state.values())
+    return Check("weights", True, f"{WEIGHTS}: {len(state)} tensors, {values} values, loaded with "
+                                  "torch.load(weights_only=True)"), state
+
+
 def _check_network(folder: Path, code: list[CodeItem], state: dict | None) -> Check:
     config = folder / INFERENCE
     if not config.is_file():
         return Check("network", False, f"{INFERENCE}: not found")
-    unsafe = sorted({item.file for item in code if item.flagged and item.file in (INFERENCE, METADATA)})
+    used = _macro_closure(code, {INFERENCE, METADATA})
+    unsafe = sorted({item.file for item in code if item.flagged and item.file in used})
     if unsafe:
         return Check("network", False, f"not run: {', '.join(unsafe)} has code outside the allow-list")
     try:
@@ -464,7 +490,19 @@ def _check_network(folder: Path, code: list[CodeItem], state: dict | None) -> Ch
             parser.read_config(str(config))
             parser["bundle_root"] = str(folder)
             parser.get_parsed_content("network_def").load_state_dict(state)
-    except Exception as err:  # noqa: BLE001 - any failure of the bundle's network is a failed check
+    except Exception as err:  # whatever the bundle's network raises is the check's result
         return Check("network", False, f"{INFERENCE}: network_def: {type(err).__name__}: {err}")
     fit = "; the weights load strictly into it" if state is not None else ""
     return Check("network", True, f"{INFERENCE}: network_def passes verify_net_in_out (CPU, n={NET_FACTOR}){fit}")
+
+
+def _macro_closure(code: list[CodeItem], files: set[str]) -> set[str]:
+    """``files`` and every config their ``%`` macros read, directly or through other macros."""
+    found, pending = set(), list(files)
+    while pending:
+        file = pending.pop()
+        if file not in found:
+            found.add(file)
+            pending += [ConfigParser.split_path_id(item.value[1:])[0] for item in code
+                        if item.kind == "macro" and item.file == file]
+    return found - {""}

@@ -1,0 +1,17 @@
+"""Share trained bundles between sites: package, verify on receipt, export to TorchScript."""
+
+from .export import export_bundle
+from .package import package_bundle
+from .verify import DEFAULT_ALLOW, Check, CodeItem, VerifyReport, extract_bundle, scan_configs, verify_bundle
+
+__all__ = [
+    "DEFAULT_ALLOW",
+    "Check",
+    "CodeItem",
+    "VerifyReport",
+    "export_bundle",
+    "extract_bundle",
+    "package_bundle",
+    "scan_configs",
+    "verify_bundle",
+]

@@ -1,0 +1,333 @@
+"""Sharing a trained bundle: package at one site, verify and run at another, export to TorchScript."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import socket
+import zipfile
+from importlib.metadata import version
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from conftest import TINY, UNET_BUNDLE, phantom, write_nifti
+from monai.bundle import ConfigParser, ConfigWorkflow
+
+from monai_denoise.errors import DataError
+from monai_denoise.sharing import (DEFAULT_ALLOW, export_bundle, extract_bundle, package_bundle, scan_configs,
+                                   verify_bundle)
+
+PACKAGED = {"LICENSE", "configs/train.json", "configs/evaluate.json", "configs/inference.json",
+            "configs/multi_gpu_train.json", "configs/metadata.json", "configs/logging.conf", "docs/README.md",
+            "models/model.pt", "manifest.json"}
+
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Any network connection fails the test."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("network access")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+@pytest.fixture
+def bundle(trained_bundle, tmp_path) -> Path:
+    """A private copy of the trained U-Net bundle, its weights in models/, with working clutter that must not ship."""
+    source, output = trained_bundle
+    bundle = tmp_path / "site_a" / source.name
+    shutil.copytree(source, bundle)
+    (bundle / "models").mkdir(exist_ok=True)
+    for name in ("model.pt", "checkpoint_last.pt"):
+        shutil.copy(output / "models" / name, bundle / "models" / name)
+    for name, text in {"logs/events.out.tfevents.1": "x", "metrics/test_metrics.csv": "image,psnr\n",
+                       ".env": "TOKEN=1", "configs/.draft.json": "{}", "docs/.notes.md": "private"}.items():
+        (bundle / name).parent.mkdir(parents=True, exist_ok=True)
+        (bundle / name).write_text(text)
+    write_nifti(bundle / "eval" / "denoised.nii.gz", phantom((8, 8, 2), seed=1))
+    return bundle
+
+
+@pytest.fixture
+def packaged(bundle, tmp_path) -> tuple[Path, Path, dict]:
+    """(bundle, zip, manifest) after packaging the bundle once."""
+    archive = tmp_path / "shared" / "unet.zip"
+    return bundle, archive, package_bundle(bundle, archive)
+
+
+def flagged(report) -> dict:
+    return {(item.file, item.key): item.value for item in report.flagged}
+
+
+def test_package_holds_one_folder_with_a_complete_manifest(packaged):
+    bundle, archive, manifest = packaged
+    with zipfile.ZipFile(archive) as zf:
+        names = zf.namelist()
+        assert {name.split("/", 1)[0] for name in names} == {bundle.name}
+        files = {name.split("/", 1)[1]: zf.read(name) for name in names}
+    assert set(files) == PACKAGED, "no logs, metrics, eval outputs, training checkpoints or dotfiles"
+    assert json.loads(files["manifest.json"]) == manifest
+    assert manifest["sha256"] == {path: hashlib.sha256(data).hexdigest()
+                                  for path, data in files.items() if path != "manifest.json"}
+    assert files["models/model.pt"] == (bundle / "models" / "model.pt").read_bytes()
+    assert (manifest["name"], manifest["version"]) == (bundle.name, "0.1.0")
+    assert manifest["packages"] == {name: version(name) for name in
+                                    ("monai", "torch", "numpy", "nibabel", "pytorch-ignite", "monai-denoise")}
+    releases = json.loads((bundle / "releases.json").read_text())
+    assert releases == {"0.1.0": manifest["sha256"]["models/model.pt"]}
+
+
+def test_package_ships_no_image_and_no_training_file_name(packaged, tiny_dataset, tmp_path):
+    bundle, archive, _ = packaged
+    with zipfile.ZipFile(archive) as zf:
+        assert not [n for n in zf.namelist() if n.endswith((".nii", ".nii.gz", ".dcm", ".png"))]
+        metadata = zf.read(f"{bundle.name}/configs/metadata.json").decode()
+    datalist = json.loads((tiny_dataset / "datalist.json").read_text())
+    names = [Path(item["image"]).name for items in datalist.values() for item in items]
+    assert len(names) > 10 and not [n for n in names if n in metadata or n.split(".")[0] in metadata]
+
+    disguised = bundle / "docs" / "figure.dat"
+    disguised.write_bytes((tiny_dataset / datalist["training"][0]["image"]).read_bytes())
+    with pytest.raises(DataError, match="figure.dat"):
+        package_bundle(bundle, tmp_path / "leak.zip")
+    assert not (tmp_path / "leak.zip").exists()
+
+
+def test_package_refuses_changed_weights_until_the_version_is_bumped(packaged, tmp_path):
+    bundle, archive, manifest = packaged
+    state = torch.load(bundle / "models" / "model.pt", weights_only=True)
+    state["gate"] = state["gate"] + 0.5
+    retrained = tmp_path / "retrained.pt"
+    torch.save(state, retrained)
+    before = archive.read_bytes()
+    with pytest.raises(DataError, match=r"version 0\.1\.0 was released with other weights.*bump `version`"):
+        package_bundle(bundle, archive, weights=retrained)
+    assert archive.read_bytes() == before, "a refused package leaves the previous one untouched"
+
+    meta_file = bundle / "configs" / "metadata.json"
+    meta = json.loads(meta_file.read_text())
+    meta["version"] = "0.2.0"
+    meta_file.write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="0.2.0 has no entry in `changelog`"):
+        package_bundle(bundle, archive, weights=retrained)
+    meta["changelog"]["0.2.0"] = "retrained"
+    meta_file.write_text(json.dumps(meta))
+    bumped = package_bundle(bundle, archive, weights=retrained)
+    assert bumped["version"] == "0.2.0"
+    assert bumped["sha256"]["models/model.pt"] == hashlib.sha256(retrained.read_bytes()).hexdigest()
+    releases = json.loads((bundle / "releases.json").read_text())
+    assert releases == {"0.1.0": manifest["sha256"]["models/model.pt"], "0.2.0": bumped["sha256"]["models/model.pt"]}
+    assert package_bundle(bundle, tmp_path / "again.zip", weights=retrained)["version"] == "0.2.0", \
+        "repackaging the same weights under the same version is allowed"
+
+
+def unreleasable_version(bundle: Path) -> None:
+    meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+    meta["version"] = "1.0"
+    meta["changelog"]["1.0"] = "not semver"
+    (bundle / "configs" / "metadata.json").write_text(json.dumps(meta))
+
+
+def training_checkpoint(bundle: Path) -> Path:
+    (bundle / "models" / "model.pt").unlink()
+    return bundle / "models" / "checkpoint_last.pt"
+
+
+def no_weights(bundle: Path) -> None:
+    (bundle / "models" / "model.pt").unlink()
+
+
+@pytest.mark.parametrize("break_bundle, expected", [
+    (unreleasable_version, "not a semantic version"),
+    (training_checkpoint, "not a state dict of tensors"),
+    (no_weights, "no weights to package"),
+])
+def test_package_refuses_bad_version_and_weights(bundle, tmp_path, break_bundle, expected):
+    weights = break_bundle(bundle)
+    with pytest.raises(DataError, match=expected):
+        package_bundle(bundle, tmp_path / "out.zip", weights=weights)
+    assert not (tmp_path / "out.zip").exists() and not (bundle / "releases.json").exists()
+
+
+def test_verify_passes_every_check_of_a_project_bundle(packaged, offline):
+    _, archive, _ = packaged
+    report = verify_bundle(archive)
+    assert {check.name: check.ok for check in report.checks} == {
+        "manifest": True, "layout": True, "no_images": True, "metadata": True, "weights": True, "network": True,
+        "code": True}
+    assert "weights load strictly" in dict((c.name, c.detail) for c in report.checks)["network"]
+    assert flagged(report) == {} and report.ok
+    assert len(report.code) > 100, "every expression and target of the configs is listed"
+    assert "monai_denoise.distributed.init_distributed()" in report.to_text(all_code=True)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in UNET_BUNDLE.parent.iterdir() if (p / "configs").is_dir()))
+def test_project_bundles_use_only_allowed_code(name):
+    items = scan_configs(UNET_BUNDLE.parent / name)
+    assert items and not [(i.file, i.key, i.value) for i in items if i.flagged]
+    allowed = {i.value for i in items if not i.flagged}
+    assert {"torch.optim.AdamW", "monai_denoise.handlers.MetricsTableWriter", "LoadImaged",
+            "$monai_denoise.distributed.init_distributed()", "$@bundle_root + '/models/model.pt'"} <= allowed
+
+
+def test_import_aliases_of_allowed_modules_are_allowed(tmp_path):
+    (tmp_path / "configs").mkdir()
+    config = {"imports": ["$import torch.distributed as dist", "$import os as system"],
+              "rank": "$dist.get_rank() == 0", "escape": "$system.getcwd()"}
+    (tmp_path / "configs" / "train.json").write_text(json.dumps(config))
+    flagged_keys = {i.key for i in scan_configs(tmp_path) if i.flagged}
+    assert flagged_keys == {"imports#1", "escape"}, "dist aliases torch.distributed; os stays outside the allow-list"
+
+
+@pytest.mark.parametrize("value, problem", [
+    ({"_target_": "torch.os.system", "command": "x"}, "is os, outside the allow-list"),
+    ({"_target_": "exec", "source": "x"}, "not a MONAI component"),
+    ("$monai.utils.optional_import('os')[0].system('x')", "which imports, loads or runs code"),
+    ("$torch.load(@bundle_root + '/docs/x.pt', weights_only=False)", "torch.serialization.load"),
+    ("$[c for c in ().__class__.__base__.__subclasses__()]", "uses __subclasses__"),
+    ("$[f('x') for f in [eval]]", "eval: not an allowed builtin"),
+    ("$import subprocess as sp", "subprocess: outside the allow-list"),
+    ("$getattr(torch, 'o' + 's')", "getattr: not an allowed builtin"),
+    ({"_target_": "NumpyReader", "allow_pickle": True}, "allow_pickle other than False"),
+    ("%/etc/bundle.json::network_def", "not a configs/*.json file of this bundle"),
+])
+def test_scan_flags_escapes_from_the_allow_list(tmp_path, value, problem):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "x.json").write_text(json.dumps({"safe": "$torch.cuda.is_available()", "item": value}))
+    items = scan_configs(tmp_path)
+    assert [i.problem for i in items if i.key.startswith("safe")] == [""]
+    found = [i for i in items if i.flagged]
+    assert found and all(i.key.startswith("item") for i in found)
+    assert any(problem in i.problem for i in found), [i.problem for i in found]
+
+
+def test_verify_names_a_tampered_file(packaged, tmp_path):
+    _, archive, _ = packaged
+    received = extract_bundle(archive, tmp_path / "site_b")
+    config = received / "configs" / "inference.json"
+    config.write_bytes(config.read_bytes().replace(b'"overlap": 0.25', b'"overlap": 0.35'))
+    (received / "docs" / "extra.md").write_text("added later")
+    report = verify_bundle(received)
+    manifest = dict((c.name, c) for c in report.checks)["manifest"]
+    assert not report.ok and not manifest.ok
+    assert "configs/inference.json: sha256 differs" in manifest.detail
+    assert "docs/extra.md: not listed" in manifest.detail
+    assert "configs/train.json" not in manifest.detail
+
+
+def test_verify_flags_malicious_config_code_without_running_it(packaged, tmp_path):
+    _, archive, _ = packaged
+    received = extract_bundle(archive, tmp_path / "site_b")
+    marker = tmp_path / "pwned"
+    config = received / "configs" / "inference.json"
+    content = json.loads(config.read_text())
+    content["evaluator"]["val_handlers"] = {"_target_": "os.system", "command": f"touch {marker}"}
+    content["postprocessing"]["transforms"].append(f"$__import__('os').system('touch {marker}')")
+    config.write_text(json.dumps(content))
+    report = verify_bundle(received)
+    found = flagged(report)
+    assert found[("configs/inference.json", "evaluator#val_handlers#_target_")] == "os.system"
+    assert found[("configs/inference.json", "postprocessing#transforms#2")].startswith("$__import__")
+    problems = {(i.file, i.key): i.problem for i in report.flagged}
+    assert "__import__" in problems[("configs/inference.json", "postprocessing#transforms#2")]
+    network = dict((c.name, c) for c in report.checks)["network"]
+    assert not network.ok and network.detail.startswith("not run")
+    assert not marker.exists()
+
+
+def test_network_check_is_not_run_when_a_macro_reaches_flagged_code(packaged, tmp_path):
+    _, archive, _ = packaged
+    received = extract_bundle(archive, tmp_path / "site_b")
+    marker = tmp_path / "pwned"
+    for name, key, value in (("train", "evil", {"_target_": "os.system", "command": f"touch {marker}"}),
+                             ("inference", "network_def", "%configs/train.json::evil")):
+        config = received / "configs" / f"{name}.json"
+        config.write_text(json.dumps({**json.loads(config.read_text()), key: value}))
+    report = verify_bundle(received)
+    network = dict((c.name, c) for c in report.checks)["network"]
+    assert network.detail == "not run: configs/train.json has code outside the allow-list"
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("entry", ["../evil", "/tmp/evil", "mri_denoising_unet/../../evil"])
+def test_verify_refuses_zip_entries_outside_the_folder(tmp_path, entry):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("mri_denoising_unet/LICENSE", "x")
+        zf.writestr(entry, "x")
+    with pytest.raises(DataError, match="absolute path or '..'"):
+        verify_bundle(archive)
+    assert not (tmp_path.parent / "evil").exists()
+
+
+def test_export_matches_the_checkpoint_and_embeds_the_configs(packaged, tmp_path):
+    bundle, _, _ = packaged
+    exported = export_bundle(bundle)
+    assert exported == bundle / "models" / "model.ts" and exported.is_file()
+    extra = {"metadata.json": "", "inference.json": ""}
+    module = torch.jit.load(str(exported), _extra_files=extra)
+    assert json.loads(extra["metadata.json"])["version"] == "0.1.0"
+    assert json.loads(extra["inference.json"])["network_def"]["backbone"]["_target_"] == "UNet"
+    reference = network_with_weights(bundle)
+    image = torch.rand(2, 1, 96, 80, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.allclose(module(image), reference(image), atol=1e-5)
+        assert not torch.allclose(module(image), image, atol=1e-5), "trained weights, not the untrained identity"
+
+
+def test_export_vae_in_eval_mode(tmp_path):
+    bundle = tmp_path / "mri_denoising_vae"
+    shutil.copytree(UNET_BUNDLE.parent / bundle.name, bundle, ignore=shutil.ignore_patterns("models"))
+    (bundle / "models").mkdir()
+    torch.manual_seed(0)
+    torch.save(network_with_weights(bundle, None).state_dict(), bundle / "models" / "model.pt")
+    module = torch.jit.load(str(export_bundle(bundle, tmp_path / "vae.ts")))
+    image = torch.rand(3, 1, 64, 64)
+    with torch.no_grad():
+        output = module(image)
+        assert isinstance(output, torch.Tensor) and output.shape == image.shape
+        assert torch.equal(output, module(image)), "eval mode decodes the posterior mean: deterministic"
+        assert torch.allclose(output, network_with_weights(bundle)(image), atol=1e-5)
+
+
+def test_export_refuses_weights_of_another_network(packaged, tmp_path):
+    bundle, _, _ = packaged
+    vae = tmp_path / "mri_denoising_vae"
+    shutil.copytree(UNET_BUNDLE.parent / vae.name, vae, ignore=shutil.ignore_patterns("models"))
+    (vae / "models").mkdir()
+    shutil.copy(bundle / "models" / "model.pt", vae / "models" / "model.pt")
+    with pytest.raises(DataError, match="does not fit network_def"):
+        export_bundle(vae)
+    assert not list((vae / "models").glob("model.ts*")) and not list((vae / "models").glob(".model.ts*"))
+
+
+def test_received_bundle_verifies_and_denoises_offline(packaged, tmp_path, offline):
+    _, archive, _ = packaged
+    received = extract_bundle(archive, tmp_path / "site_b")
+    assert verify_bundle(received, allow=DEFAULT_ALLOW + ("ignite", "os")).ok
+    volume = write_nifti(tmp_path / "scans" / "subject.nii.gz", phantom((40, 36, 6), seed=11),
+                         np.diag([2.0, 2.0, 3.0, 1.0]))
+    configs = received / "configs"
+    workflow = ConfigWorkflow(config_file=str(configs / "inference.json"), workflow_type="infer",
+                              meta_file=str(configs / "metadata.json"), logging_file=str(configs / "logging.conf"),
+                              bundle_root=str(received), dataset_dir=str(volume.parent),
+                              output_dir=str(tmp_path / "denoised"), roi_size=TINY["roi_size"])
+    workflow.initialize()
+    workflow.run()
+    workflow.finalize()
+    denoised = nib.load(str(tmp_path / "denoised" / "subject.nii.gz"))
+    assert denoised.shape == (40, 36, 6) and np.isfinite(denoised.get_fdata()).all()
+
+
+def network_with_weights(bundle: Path, weights: Path | None = Path("models/model.pt")) -> torch.nn.Module:
+    """network_def of the bundle's inference.json in eval mode, with ``bundle/weights`` loaded unless None."""
+    parser = ConfigParser()
+    parser.read_config(str(bundle / "configs" / "inference.json"))
+    network = parser.get_parsed_content("network_def")
+    if weights is not None:
+        network.load_state_dict(torch.load(bundle / weights, weights_only=True))
+    return network.eval()
