@@ -156,3 +156,15 @@ def test_every_bundle_trains_evaluates_and_infers(name, tiny_dataset, tmp_path):
                      ckpt_path=str(output / "models" / "model.pt"), roi_size=TINY["roi_size"])
     infer.run()
     assert nib.load(str(tmp_path / "den" / "vol.nii.gz")).shape == (40, 36, 6)
+
+
+def test_finetune_starts_from_the_shared_weights(trained_bundle, tiny_dataset, tmp_path):
+    bundle, output = trained_bundle
+    shared = output / "models" / "model.pt"
+    wf = workflow(bundle, ["train"], "train", dataset_dir=str(tiny_dataset), output_dir=str(tmp_path), epochs=1,
+                  finetune_from=str(shared), learning_rate=0.0, **TINY)
+    wf.run()
+    before = torch.load(shared, weights_only=True)
+    after = wf.parser.get_parsed_content("network").state_dict()
+    learned = [k for k in before if "running_" not in k and "num_batches_tracked" not in k]
+    assert learned and all(torch.equal(before[k], after[k].cpu()) for k in learned), "training starts from shared weights"
