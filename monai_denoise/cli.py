@@ -91,12 +91,16 @@ def _run_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_data_and_output(parser: argparse.ArgumentParser, output_help: str) -> None:
+    parser.add_argument("--data", required=True, type=Path, help="a prepared dataset folder (with datalist.json)")
+    parser.add_argument("--output", required=True, type=Path, help=output_help)
+
+
 def _add_compare(sub: argparse._SubParsersAction) -> None:
     from .bundle import BUNDLES
 
     p = sub.add_parser("compare", help="train or reuse every bundle and compare them with classical baselines")
-    p.add_argument("--data", required=True, help="a prepared dataset folder (with datalist.json)")
-    p.add_argument("--output", required=True, help="output folder (models/, comparison.csv, summary.md, figures)")
+    _add_data_and_output(p, "output folder (models/, comparison.csv, summary.md, figures)")
     p.add_argument("--bundles", nargs="+", default=list(BUNDLES), help="bundle names (default: all)")
     p.add_argument("--epochs", type=int, default=30, help="training epochs per bundle (default 30)")
     p.add_argument("--noise-profile", type=Path, help="noise profile merged over every bundle config")
@@ -113,7 +117,7 @@ def _run_compare(args: argparse.Namespace) -> None:
     config = CompareConfig(bundles=tuple(args.bundles), epochs=args.epochs, noise_profile=args.noise_profile,
                            noise_levels=tuple(args.noise_levels), retrain=args.retrain,
                            baselines=not args.no_baselines)
-    run_compare(Path(args.data), Path(args.output), config)
+    run_compare(args.data, args.output, config)
 
 
 def _add_study(sub: argparse._SubParsersAction) -> None:
@@ -123,8 +127,7 @@ def _add_study(sub: argparse._SubParsersAction) -> None:
                        ("size", "the same bundle trained on n training slices, for each n")):
         k = kinds.add_parser(kind, help=text)
         k.add_argument("--bundle", default="mri_denoising_cae", help="bundle name (default mri_denoising_cae)")
-        k.add_argument("--data", required=True, type=Path, help="a prepared dataset folder (with datalist.json)")
-        k.add_argument("--output", required=True, type=Path, help="output folder")
+        _add_data_and_output(k, "output folder")
         k.add_argument("--noise-profile", type=Path, help="noise profile merged over the bundle config")
     kinds.choices["length"].add_argument("--epochs", type=int, nargs="+", default=[10, 100, 1000],
                                          help="snapshot epochs (default 10 100 1000)")
@@ -150,8 +153,7 @@ def _run_study(args: argparse.Namespace) -> None:
 def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="Bayesian hyperparameter search (Optuna TPE) over a bundle's config")
     p.add_argument("space", type=Path, help="search space JSON, e.g. configs/sweeps/vae.json")
-    p.add_argument("--data", required=True, type=Path, help="a prepared dataset folder (with datalist.json)")
-    p.add_argument("--output", required=True, type=Path, help="output folder (trials.csv, best.json, sweep.png)")
+    _add_data_and_output(p, "output folder (trials.csv, best.json, sweep.png)")
     p.add_argument("--trials", type=int, default=20, help="number of trials (default 20)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampler (default 0)")
 
@@ -167,8 +169,7 @@ def _add_visualise(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("visualise", help="feature maps of a trained bundle; the VAE's latent space")
     p.add_argument("--bundle", required=True, help="bundle name, e.g. mri_denoising_vae")
     p.add_argument("--weights", required=True, type=Path, help="trained weights (models/model.pt)")
-    p.add_argument("--data", required=True, type=Path, help="a prepared dataset folder (with datalist.json)")
-    p.add_argument("--output", required=True, type=Path, help="output folder for the figures")
+    _add_data_and_output(p, "output folder for the figures")
 
 
 def _run_visualise(args: argparse.Namespace) -> None:
