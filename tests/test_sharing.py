@@ -305,10 +305,10 @@ def test_export_refuses_weights_of_another_network(packaged, tmp_path):
     assert not list((vae / "models").glob("model.ts*")) and not list((vae / "models").glob(".model.ts*"))
 
 
-def test_received_bundle_verifies_and_denoises_offline(packaged, tmp_path, offline):
+def test_received_bundle_verifies_denoises_and_finetunes_offline(packaged, tmp_path, tiny_dataset, offline):
     _, archive, _ = packaged
     received = extract_bundle(archive, tmp_path / "site_b")
-    assert verify_bundle(received, allow=DEFAULT_ALLOW + ("ignite", "os")).ok
+    assert verify_bundle(received).ok
     volume = write_nifti(tmp_path / "scans" / "subject.nii.gz", phantom((40, 36, 6), seed=11),
                          np.diag([2.0, 2.0, 3.0, 1.0]))
     configs = received / "configs"
@@ -321,6 +321,16 @@ def test_received_bundle_verifies_and_denoises_offline(packaged, tmp_path, offli
     workflow.finalize()
     denoised = nib.load(str(tmp_path / "denoised" / "subject.nii.gz"))
     assert denoised.shape == (40, 36, 6) and np.isfinite(denoised.get_fdata()).all()
+
+    finetune = ConfigWorkflow(config_file=str(configs / "train.json"), workflow_type="train",
+                              meta_file=str(configs / "metadata.json"), logging_file=str(configs / "logging.conf"),
+                              bundle_root=str(received), dataset_dir=str(tiny_dataset),
+                              output_dir=str(tmp_path / "local"), epochs=1,
+                              finetune_from=str(received / "models" / "model.pt"), **TINY)
+    finetune.initialize()
+    finetune.run()
+    finetune.finalize()
+    assert (tmp_path / "local" / "models" / "model.pt").is_file()
 
 
 def network_with_weights(bundle: Path, weights: Path | None = Path("models/model.pt")) -> torch.nn.Module:
