@@ -168,3 +168,13 @@ def test_finetune_starts_from_the_shared_weights(trained_bundle, tiny_dataset, t
     after = wf.parser.get_parsed_content("network").state_dict()
     learned = [k for k in before if "running_" not in k and "num_batches_tracked" not in k]
     assert learned and all(torch.equal(before[k], after[k].cpu()) for k in learned), "training starts from shared weights"
+
+
+def test_inference_takes_a_list_of_files(trained_bundle, tmp_path):
+    bundle, output = trained_bundle
+    files = [write_nifti(tmp_path / "in" / f"scan{i}.nii.gz", phantom((40, 36, 6), seed=20 + i)) for i in range(3)]
+    wf = workflow(bundle, ["inference"], "infer", dataset_dir=[str(files[0]), str(files[2])],
+                  output_dir=str(tmp_path / "out"), ckpt_path=str(output / "models" / "model.pt"),
+                  roi_size=TINY["roi_size"])
+    wf.run()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["scan0.nii.gz", "scan2.nii.gz"]
