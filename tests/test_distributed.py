@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import torch
-from conftest import TINY, UNET_BUNDLE, bundle_run_args
+from conftest import UNET_BUNDLE, bundle_run_args
 
 # Merged after multi_gpu_train.json: records the image files each rank trained on, then saves its
 # final weights and process id to <output_dir>/rank<r>.pt.

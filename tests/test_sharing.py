@@ -18,7 +18,7 @@ from conftest import TINY, UNET_BUNDLE, phantom, write_nifti
 from monai.bundle import ConfigParser, ConfigWorkflow
 
 from monai_denoise.errors import DataError
-from monai_denoise.sharing import (DEFAULT_ALLOW, export_bundle, extract_bundle, package_bundle, scan_configs,
+from monai_denoise.sharing import (export_bundle, extract_bundle, package_bundle, scan_configs,
                                    verify_bundle)
 
 PACKAGED = {"LICENSE", "configs/train.json", "configs/evaluate.json", "configs/inference.json",

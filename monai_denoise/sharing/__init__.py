@@ -2,7 +2,8 @@
 
 from .export import export_bundle
 from .package import package_bundle
-from .verify import DEFAULT_ALLOW, Check, CodeItem, VerifyReport, extract_bundle, scan_configs, verify_bundle
+from .code_scan import DEFAULT_ALLOW, CodeItem, scan_configs
+from .verify import Check, VerifyReport, extract_bundle, verify_bundle
 
 __all__ = [
     "DEFAULT_ALLOW",
