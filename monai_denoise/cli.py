@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import BUNDLES_ROOT
 from .errors import DataError
-
-REPO_BUNDLES = Path(__file__).resolve().parent.parent / "bundles"
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
@@ -47,7 +46,7 @@ def _add_bundle(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bundle", help="bundle maintenance and sharing")
     verbs = p.add_subparsers(dest="verb", required=True)
     r = verbs.add_parser("render", help="write every bundle's generated configs from the shared template")
-    r.add_argument("--root", default=str(REPO_BUNDLES), help="bundles folder (default: the repository's)")
+    r.add_argument("--root", default=str(BUNDLES_ROOT), help="bundles folder (default: the repository's)")
     r.add_argument("--check", action="store_true", help="only report files that differ; exit 1 if any")
     k = verbs.add_parser("package", help="zip a trained bundle for another site (sha256 manifest, release record)")
     k.add_argument("bundle_dir", type=Path, help="the bundle folder")
@@ -91,6 +90,21 @@ def _run_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_inputs(args: argparse.Namespace) -> None:
+    """DataError naming the first missing input of a command: dataset, noise profile, weights, bundle."""
+    from .data import load_datalist
+    from .workflows import bundle_dir
+
+    load_datalist(args.data / "datalist.json", "training")
+    for name in ("noise_profile", "weights"):
+        path = getattr(args, name, None)
+        if path is not None and not path.is_file():
+            raise DataError(f"{path}: {name.replace('_', ' ')} not found")
+    for bundle in getattr(args, "bundles", None) or [getattr(args, "bundle", None)]:
+        if bundle is not None:
+            bundle_dir(bundle)
+
+
 def _add_data_and_output(parser: argparse.ArgumentParser, output_help: str) -> None:
     parser.add_argument("--data", required=True, type=Path, help="a prepared dataset folder (with datalist.json)")
     parser.add_argument("--output", required=True, type=Path, help=output_help)
@@ -112,8 +126,7 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
 def _run_compare(args: argparse.Namespace) -> None:
     from .compare import CompareConfig, run_compare
 
-    if args.noise_profile and not args.noise_profile.is_file():
-        raise DataError(f"{args.noise_profile}: noise profile not found")
+    _check_inputs(args)
     config = CompareConfig(bundles=tuple(args.bundles), epochs=args.epochs, noise_profile=args.noise_profile,
                            noise_levels=tuple(args.noise_levels), retrain=args.retrain,
                            baselines=not args.no_baselines)
@@ -139,9 +152,8 @@ def _add_study(sub: argparse._SubParsersAction) -> None:
 def _run_study(args: argparse.Namespace) -> None:
     from .studies import dataset_size_study, training_length_study
 
+    _check_inputs(args)
     extra = [args.noise_profile] if args.noise_profile else []
-    if args.noise_profile and not args.noise_profile.is_file():
-        raise DataError(f"{args.noise_profile}: noise profile not found")
     args.output.mkdir(parents=True, exist_ok=True)
     if args.kind == "length":
         table = training_length_study(args.bundle, args.data, args.output, args.epochs, extra)
@@ -161,6 +173,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
 def _run_sweep(args: argparse.Namespace) -> None:
     from .sweep import load_search_space, run_sweep
 
+    _check_inputs(args)
     table = run_sweep(load_search_space(args.space), args.data, args.output, args.trials, args.seed)
     print(table.to_string(index=False))
 
@@ -175,6 +188,7 @@ def _add_visualise(sub: argparse._SubParsersAction) -> None:
 def _run_visualise(args: argparse.Namespace) -> None:
     from .visualise import visualise_bundle
 
+    _check_inputs(args)
     for name, path in visualise_bundle(args.bundle, args.weights, args.data, args.output).items():
         print(f"{name}: {path}")
 

@@ -8,9 +8,9 @@ import torch
 from monai.bundle import ConfigParser, ConfigWorkflow
 from monai.data import DataLoader
 
+from . import BUNDLES_ROOT
 from .errors import DataError
 
-BUNDLES_ROOT = Path(__file__).resolve().parent.parent / "bundles"
 
 
 def bundle_dir(bundle: str) -> Path:

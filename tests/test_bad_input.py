@@ -16,7 +16,7 @@ from monai_denoise.data import list_volumes, load_datalist
 from monai_denoise.errors import DataError
 
 SHAPE = (24, 20, 12)
-ERROR_PREFIX = "monai-denoise prepare: error: "
+ERROR_PREFIX = re.compile(r"monai-denoise \w+: error: ")
 
 
 def write_volume(path: Path, array: np.ndarray, affine: np.ndarray = np.eye(4)) -> Path:
@@ -111,9 +111,9 @@ def run_prepare(inputs: list[Path], output: Path, *extra: str) -> int:
 
 def error_line(stderr: str) -> str:
     """The single error line (a progress bar may precede it on stderr)."""
-    lines = [line for line in stderr.splitlines() if ERROR_PREFIX in line]
+    lines = [line for line in stderr.splitlines() if ERROR_PREFIX.search(line)]
     assert len(lines) == 1, stderr
-    return lines[0].split(ERROR_PREFIX, 1)[1]
+    return ERROR_PREFIX.split(lines[0], 1)[1]
 
 
 @pytest.mark.parametrize("make_bad, problem", BAD_INPUTS)
@@ -236,3 +236,43 @@ def test_list_volumes_checks_every_header(tmp_path, good_inputs):
     empty = zero_byte_file(tmp_path / "in")
     with pytest.raises(DataError, match=re.escape(f"{empty}: file is empty (0 bytes)")):
         list_volumes([tmp_path / "in"])
+
+
+# --- the training commands check their inputs before anything runs -------------------------------------------
+
+COMMANDS = {
+    "compare": ["compare", "--bundles", "mri_denoising_dncnn"],
+    "study": ["study", "length", "--bundle", "mri_denoising_dncnn"],
+    "sweep": ["sweep", "configs/sweeps/unet.json"],
+    "visualise": ["visualise", "--bundle", "mri_denoising_dncnn", "--weights", "{weights}"],
+}
+CASES = [(command, "no datalist") for command in COMMANDS] + [
+    ("compare", "missing noise profile"), ("study", "missing noise profile"), ("visualise", "missing weights"),
+    ("compare", "unknown bundle"), ("study", "unknown bundle"), ("visualise", "unknown bundle")]
+
+
+@pytest.mark.parametrize("command, case", CASES)
+def test_training_commands_name_missing_inputs(command, case, tiny_dataset, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(b"")
+    args = [a.replace("{weights}", str(weights)) for a in COMMANDS[command]]
+    data, output = tiny_dataset, tmp_path / "out"
+    if case == "no datalist":
+        data, named, problem = tmp_path / "empty", tmp_path / "empty" / "datalist.json", "datalist file not found"
+    elif case == "missing noise profile":
+        args += ["--noise-profile", str(tmp_path / "rician.json")]
+        named, problem = tmp_path / "rician.json", "noise profile not found"
+    elif case == "missing weights":
+        weights.unlink()
+        named, problem = weights, "weights not found"
+    else:
+        args = [a.replace("mri_denoising_dncnn", "mri_denoising_nonet") for a in args]
+        named, problem = "mri_denoising_nonet", "unknown bundle"
+
+    code = main([*args, "--data", str(data), "--output", str(output)])
+
+    assert code == 2
+    line = error_line(capsys.readouterr().err)
+    assert str(named) in line and problem in line
+    assert not output.exists()

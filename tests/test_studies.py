@@ -13,7 +13,8 @@ def test_training_length_study_scores_every_snapshot(tiny_dataset, tmp_path):
     assert list(table.epochs) == [1, 3]
     assert {"psnr", "ssim", "mae", "mse"} <= set(table.columns) and table.psnr.notna().all()
     assert table.iloc[0].psnr != table.iloc[1].psnr, "snapshots of different epochs hold different weights"
-    assert (tmp_path / "model" / "models" / "model_epoch3.pt").is_file()
+    snapshots = sorted(p.name for p in (tmp_path / "model" / "models").glob("model_epoch*.pt"))
+    assert snapshots == ["model_epoch1.pt", "model_epoch3.pt"], "snapshots at the listed epochs only"
     saved = pd.read_csv(tmp_path / "training_length.csv")
     assert len(saved) == 2
     for figure in ("validation_mse.png", "training_length_panels.png"):

@@ -73,7 +73,7 @@ UNET = BundleSpec(
                 "Bachlechner T. et al., ReZero is All You Need: Fast Convergence at Large Depth, UAI 2021"),
     model_doc=("`ResidualDenoiser(UNet)`: MONAI's `UNet` (2D, channels 32-64-128-256, strides 2-2-2, one residual "
                "unit per level, PReLU, batch norm) predicts a correction added to the noisy input through a learnable "
-               "gate initialised to 0, so the untrained network is the identity. 0.82 M parameters; H and W must be "
+               "gate initialised to 0, so the untrained network is the identity. H and W must be "
                "multiples of 8."),
     measured=("`monai-denoise demo` (120 epochs, Gaussian sigma 0.05, 2 CPU cores, about 9 minutes), 48 seeded "
               "noisy test slices of the held-out EPI run (192x192, padded background included), mean +- std:\n\n"
@@ -95,7 +95,7 @@ CAE = BundleSpec(
     references=("Gondara L., Medical Image Denoising Using Convolutional Denoising Autoencoders, ICDMW 2016",),
     model_doc=("`ConvAutoEncoder`, exactly the origin study's CAE: Conv 64 (3x3, ReLU), max-pool 2, Conv 128, max-pool "
                "2, Conv 128, upsample 2, Conv 64, upsample 2, Conv 1 with a sigmoid. It predicts the clean slice "
-               "directly (no skip connections, no residual). 0.30 M parameters; H and W must be multiples of 4."),
+               "directly (no skip connections, no residual). H and W must be multiples of 4."),
     measured=compare_measured("29.09 +- 0.36", "0.931 +- 0.007", "0.0091", (28.91, 29.09, 29.23),
                               "The sigmoid output cannot reach an exact zero background, which costs PSNR more "
                               "than SSIM."),
@@ -126,7 +126,7 @@ VAE = BundleSpec(
                "decoder reconstructs the clean one from a latent code (`latent_size`, 256) drawn with the "
                "reparameterisation trick. Loss `VAELoss`: reconstruction (`reconstruction`: mse or bce, per element) "
                "+ `beta` x KL (per image element). Inference decodes the posterior mean, window by window "
-               "(`roi_size`, Gaussian-weighted overlap). 6.6 M parameters at 64x64 with latent size 256."),
+               "(`roi_size`, Gaussian-weighted overlap)."),
     measured=compare_measured("9.75 +- 0.04", "0.043 +- 0.003", "0.314", (9.75, 9.75, 9.75),
                               "The VAE fails on this test: its dense latent code maps windows of pure background, "
                               "which the head-filled MNI training slices never contain, to an average brain "
@@ -145,7 +145,7 @@ RESNET_AE = BundleSpec(
     references=("He K. et al., Deep Residual Learning for Image Recognition, CVPR 2016",),
     model_doc=("`ResNetAutoEncoder`: stem convolution (64 channels), one strided convolution down, 4 residual blocks "
                "(Conv-BN-ReLU-Conv-BN + identity, then ReLU), one transposed convolution up and an output "
-               "convolution; it predicts the clean slice. 0.37 M parameters."),
+               "convolution; it predicts the clean slice."),
     measured=compare_measured("32.35 +- 0.52", "0.901 +- 0.005", "0.0082", (32.72, 32.35, 31.02)),
 )
 
@@ -160,7 +160,7 @@ DNCNN = BundleSpec(
     references=(DNCNN_PAPER,),
     model_doc=("`DnCNN` (Zhang et al. 2017): Conv+ReLU, 8 x (Conv+BN+ReLU), Conv, 48 channels at full resolution; "
                "the network predicts the noise, which is subtracted from the input (residual learning). "
-               "0.17 M parameters; any H and W."),
+               "Any H and W."),
     measured=compare_measured("33.35 +- 0.21", "0.724 +- 0.007", "0.0108", (39.99, 33.35, 26.46)),
 )
 
@@ -180,7 +180,7 @@ DRUNET = BundleSpec(
     model_doc=("`ResidualDenoiser(DRUNet)`: a DRUNet-style U-Net (Zhang et al. 2021) with 4 scales (16-32-64-128 "
                "channels), 2 residual blocks (conv-ReLU-conv + identity, no normalisation, no bias) per scale, "
                "strided-convolution down, transposed-convolution up and additive skips, behind the same gated "
-               "global residual as the U-Net bundle. 1.06 M parameters; H and W must be multiples of 8."),
+               "global residual as the U-Net bundle. H and W must be multiples of 8."),
     measured=compare_measured("36.04 +- 0.41", "0.917 +- 0.002", "0.0065", (37.67, 36.04, 32.24),
                               "The best network of the comparison at 30 epochs."),
 )

@@ -11,6 +11,8 @@ from importlib.metadata import version
 from pathlib import Path
 from string import Template
 
+from monai.bundle import ConfigParser
+
 from .models import BundleSpec
 
 IMPORTS = ["$import torch", "$import monai", "$import monai_denoise"]
@@ -303,14 +305,21 @@ def apply_overrides(config: dict, overrides: dict) -> dict:
     return config
 
 
+def parameter_count(train: dict) -> int:
+    """Parameters of the ``network_def`` of a rendered ``train.json`` content (references resolved)."""
+    network = ConfigParser(train).get_parsed_content("network_def")
+    return sum(p.numel() for p in network.parameters())
+
+
 def render(spec: BundleSpec) -> dict[str, str]:
     """Relative path -> file text for every generated file of the bundle."""
     configs = {name: apply_overrides(build(spec), spec.overrides) for name, build in
                (("train", train_config), ("evaluate", evaluate_config), ("inference", inference_config))}
+    parameters = f"{parameter_count(configs['train']) / 1e6:.2f} M"
     configs.update(multi_gpu_train=multi_gpu_config(), metadata=metadata(spec))
     files = {f"configs/{name}.json": json.dumps(content, indent=4) + "\n" for name, content in configs.items()}
     files["docs/README.md"] = Template((Path(__file__).parent / "README.template.md").read_text()).substitute(
-        name=spec.name, title=spec.title, model=spec.model_doc, measured=spec.measured)
+        name=spec.name, title=spec.title, model=spec.model_doc, parameters=parameters, measured=spec.measured)
     files["configs/logging.conf"] = (Path(__file__).parent / "logging.conf").read_text()
     files["LICENSE"] = (Path(__file__).parent / "LICENSE").read_text()
     return files

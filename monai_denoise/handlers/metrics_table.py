@@ -18,7 +18,8 @@ class MetricsTableWriter:
 
     The metric handlers must run with ``save_details=True`` (MONAI's default). Rows are named by
     the file name of ``image_key``; a last row ``mean`` holds each column's mean. The file is
-    written atomically when the evaluation completes.
+    written atomically when the evaluation completes. (MONAI's ``MetricsSaver`` writes one raw file per
+    metric and a separate summary; this keeps one table per run, the shape reports and pandas expect.)
 
     Args:
         output_path: the CSV file to write.
