@@ -42,6 +42,18 @@ def bm3d_denoise(image: np.ndarray, sigma: float) -> np.ndarray:
     return np.asarray(bm3d.bm3d(image, sigma_psd=sigma), dtype=np.float32)
 
 
+def remove_rician_bias(estimate: np.ndarray, sigma: float, squared: bool = False) -> np.ndarray:
+    """``sqrt(max(E[m^2] - 2 sigma^2, 0))``: the magnitude without the Rician noise floor.
+
+    Args:
+        estimate: a denoised magnitude image (any shape), or a denoised squared magnitude when ``squared``.
+        sigma: the true noise standard deviation of each complex channel.
+        squared: ``estimate`` is already a squared magnitude. Default False.
+    """
+    power = estimate if squared else estimate**2
+    return np.sqrt(np.maximum(power - 2.0 * sigma**2, 0.0))
+
+
 def rician_bias_corrected(denoiser: Denoiser, form: str) -> Denoiser:
     """Wrap a Gaussian-noise denoiser ``D`` for Rician magnitude data ``m`` (true sigma ``s``).
 
@@ -54,10 +66,9 @@ def rician_bias_corrected(denoiser: Denoiser, form: str) -> Denoiser:
 
     def corrected(image: np.ndarray, sigma: float, **params) -> np.ndarray:
         if form == "post":
-            squared = denoiser(image, sigma, **params) ** 2
-        else:
-            squared = denoiser(image**2, 2.0 * sigma * float(np.sqrt(np.mean(image**2))), **params)
-        return np.sqrt(np.maximum(squared - 2.0 * sigma**2, 0.0))
+            return remove_rician_bias(denoiser(image, sigma, **params), sigma)
+        noise_std = 2.0 * sigma * float(np.sqrt(np.mean(image**2)))
+        return remove_rician_bias(denoiser(image**2, noise_std, **params), sigma, squared=True)
 
     return corrected
 

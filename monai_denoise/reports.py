@@ -34,14 +34,15 @@ def summarize(table: pd.DataFrame, metrics: tuple[str, ...] = ("psnr", "ssim", "
 
 
 def read_scalars(log_dir: str | Path) -> pd.DataFrame:
-    """All TensorBoard scalars under ``log_dir`` as a table with columns tag, step, value."""
+    """All TensorBoard scalars under ``log_dir``: columns tag, step, value and wall_time (seconds since the epoch)."""
     rows = []
     for events in sorted(Path(log_dir).glob("events.out.tfevents.*")):
         accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
         accumulator.Reload()
         for tag in accumulator.Tags()["scalars"]:
-            rows += [{"tag": tag, "step": e.step, "value": e.value} for e in accumulator.Scalars(tag)]
-    return pd.DataFrame(rows, columns=["tag", "step", "value"])
+            rows += [{"tag": tag, "step": e.step, "value": e.value, "wall_time": e.wall_time}
+                     for e in accumulator.Scalars(tag)]
+    return pd.DataFrame(rows, columns=["tag", "step", "value", "wall_time"])
 
 
 def plot_training_curves(scalars: pd.DataFrame, path: str | Path, iterations_per_epoch: int,

@@ -1,11 +1,14 @@
-"""The speed benchmark runs end to end on tiny data and writes finite, positive figures (no targets asserted)."""
+"""The benchmarks run end to end on tiny data and write finite figures (no targets asserted)."""
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pandas as pd
+import pytest
+import torch
 from conftest import REPO, TINY
 
 BUNDLE = "mri_denoising_dncnn"
@@ -25,3 +28,59 @@ def test_speed_benchmark_writes_one_row_per_bundle(tiny_dataset, tmp_path, monke
             "seconds_per_slice", "speedup_over_bm3d"} <= set(figures.index)
     assert all(math.isfinite(v) and v > 0 for v in figures), figures.to_dict()
     assert (tmp_path / "speed.md").read_text().count(BUNDLE) == 1
+
+
+def test_quality_benchmark_scores_every_method_on_whole_volumes(trained_bundle, volumes_dir, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks.quality import main
+
+    _, train_out = trained_bundle
+    volume = volumes_dir / "sub-00_T1w.nii.gz"
+    table = main(["--output", str(tmp_path), "--volumes", str(volume), "--conditions", "gaussian:0.05",
+                  "rician:0.1", "--weights", f"mri_denoising_unet={train_out / 'models' / 'model.pt'}"])
+
+    assert set(table.condition) == {"gaussian 0.05", "rician 0.1"}
+    gaussian = table[table.condition == "gaussian 0.05"].set_index("method")
+    rician = table[table.condition == "rician 0.1"].set_index("method")
+    assert {"noisy input", "mri_denoising_unet", "BM3D (true sigma, slices)", "BM4D (true sigma, volume)"} <= set(
+        gaussian.index)
+    assert not any("bias-corrected" in m for m in gaussian.index)
+    assert {"BM3D bias-corrected, post", "BM3D bias-corrected, squared", "BM4D bias-corrected, post",
+            "BM4D bias-corrected, squared"} <= set(rician.index)
+    for rows in (gaussian, rician):
+        assert rows.loc["BM4D (true sigma, volume)", "psnr"] > rows.loc["noisy input", "psnr"]
+        assert (rows.seconds_per_volume >= 0).all() and rows.psnr.notna().all()
+    assert rician.loc["BM4D bias-corrected, post", "psnr"] > rician.loc["BM4D (true sigma, volume)", "psnr"]
+    report = (tmp_path / "quality.md").read_text()
+    assert "rician 0.1: mri_denoising_unet" in report and "vs BM4D" in report
+    assert len(pd.read_csv(tmp_path / "quality.csv")) == len(table)
+
+
+def test_quality_benchmark_noise_is_seeded_per_volume_and_condition(volumes_dir, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks.quality import Condition, noisy_volume, test_volumes
+
+    volume = test_volumes([volumes_dir / "sub-04_bold.nii.gz"])
+    assert [v.name for v in volume] == ["sub-04_bold_t000", "sub-04_bold_t001"]
+    first = noisy_volume(volume[0], Condition("gaussian", 0.05))
+    assert torch.equal(first, noisy_volume(volume[0], Condition("gaussian", 0.05)))
+    assert not torch.equal(first, noisy_volume(volume[1], Condition("gaussian", 0.05)))
+    assert float((first - volume[0].clean).std()) == pytest.approx(0.05, rel=0.1)
+
+
+def test_time_to_quality_reads_wall_clock_validation_curve(trained_bundle, tiny_dataset, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks.time_to_quality import first_pass, main
+
+    _, train_out = trained_bundle
+    shutil.copytree(train_out, tmp_path / "mri_denoising_unet")
+    rows = main(["--data", str(tiny_dataset), "--output", str(tmp_path), "--bundles", "mri_denoising_unet",
+                 "--overrides", json.dumps(TINY)])
+
+    curve = pd.read_csv(tmp_path / "time_to_quality.csv")
+    assert curve.epoch.tolist() == [1, 2]
+    assert (curve.minutes > 0).all() and curve.minutes.is_monotonic_increasing
+    assert float(rows.loc[0, "BM3D validation PSNR (dB)"]) > 0
+    assert (tmp_path / "time_to_quality.png").stat().st_size > 0
+    assert first_pass(curve, float(curve.psnr.min()) - 1).epoch == 1
+    assert first_pass(curve, float(curve.psnr.max()) + 1) is None

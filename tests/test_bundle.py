@@ -15,6 +15,7 @@ from conftest import TINY, UNET_BUNDLE, phantom, write_nifti
 from monai.bundle import ConfigWorkflow
 
 from monai_denoise.bundle import BUNDLES, stale_files
+from monai_denoise.transforms import SyntheticNoised
 
 MANDATORY_METADATA = ("version", "changelog", "monai_version", "pytorch_version", "numpy_version",
                       "required_packages_version", "task", "description", "authors", "copyright",
@@ -124,15 +125,22 @@ def test_noise_profiles_compose_over_train_config():
     from conftest import REPO
 
     profiles = sorted((REPO / "configs" / "noise").glob("*.json"))
-    assert {p.stem for p in profiles} >= {"gaussian_0.05", "gaussian_0.10", "rician_0.05", "rician_0.10", "origin_cae"}
+    assert {p.stem for p in profiles} >= {"gaussian_0.05", "gaussian_0.10", "rician_0.05", "rician_0.10", "origin_cae",
+                                          "blind"}
     for profile in profiles:
         parser = ConfigParser()
         parser.read_config([str(UNET_BUNDLE / "configs" / "train.json"), str(profile)])
-        wanted = json.loads(profile.read_text())
-        noise = parser.get_parsed_content("validate#preprocessing").transforms[-1]
-        assert (noise.noise.kind, noise.noise.sigma) == (wanted["noise#type"], wanted["noise#sigma"])
-        assert noise.noise.clip == wanted.get("noise#clip", False)
-        assert noise.seed == parser["noise"]["seed"], "a profile changes the noise, not the test-set seed"
+        wanted = {"noise#type": "gaussian", "noise#sigma": 0.05, **json.loads(profile.read_text())}
+        validation = parser.get_parsed_content("validate#preprocessing").transforms[-1]
+        training = next(t for t in parser.get_parsed_content("train#preprocessing").transforms
+                        if isinstance(t, SyntheticNoised))
+        assert (validation.noise.kinds, validation.noise.low) == ((wanted["noise#type"],), wanted["noise#sigma"])
+        assert validation.noise.clip == training.noise.clip == wanted.get("noise#clip", False)
+        assert validation.seed == parser["noise"]["seed"], "a profile changes the noise, not the test-set seed"
+        assert training.seed is None, "training draws fresh noise"
+        kinds = wanted.get("train_noise#type", [wanted["noise#type"]])
+        low, high = wanted.get("train_noise#sigma", [wanted["noise#sigma"]] * 2)
+        assert (training.noise.kinds, training.noise.low, training.noise.high) == (tuple(kinds), low, high)
 
 
 OTHER_BUNDLES = sorted(set(BUNDLES) - {UNET_BUNDLE.name})

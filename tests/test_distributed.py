@@ -10,13 +10,13 @@ from pathlib import Path
 import torch
 from conftest import UNET_BUNDLE, bundle_run_args
 
-# Merged after multi_gpu_train.json: records the image files each rank trained on, then saves its
+# Merged after multi_gpu_train.json: records the image files each rank's sampler gave it, then saves its
 # final weights and process id to <output_dir>/rank<r>.pt.
 PROBE = {
     "+imports": ["$import ignite", "$import os", "$import torch.distributed as dist"],
     "seen_images": "$[]",
-    "+initialize": ["$@train#trainer.add_event_handler(ignite.engine.Events.ITERATION_STARTED, lambda engine, "
-                    "seen=@seen_images: seen.extend(engine.state.batch['image'].meta['filename_or_obj']))"],
+    "+initialize": ["$@train#trainer.add_event_handler(ignite.engine.Events.EPOCH_STARTED, lambda engine, "
+                    "seen=@seen_images: seen.extend(@train#dataset.data[i]['image'] for i in @train#sampler))"],
     "+run": ["$torch.save({'weights': @network.module.state_dict(), 'images': @seen_images, 'pid': os.getpid()}, "
              "@output_dir + '/rank' + str(dist.get_rank()) + '.pt')"],
 }

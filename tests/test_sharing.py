@@ -29,9 +29,13 @@ PACKAGED = {"LICENSE", "configs/train.json", "configs/evaluate.json", "configs/i
 
 @pytest.fixture
 def offline(monkeypatch):
-    """Any network connection fails the test."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("network access")
+    """Any network (IP) connection fails the test; local Unix sockets (DataLoader workers) still work."""
+    connect = socket.socket.connect
+
+    def refuse(sock, *args, **kwargs):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            raise AssertionError("network access")
+        return connect(sock, *args, **kwargs)
     monkeypatch.setattr(socket.socket, "connect", refuse)
 
 

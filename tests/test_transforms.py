@@ -135,6 +135,36 @@ def test_poisson_noise_variance_at_intensity_one_is_sigma_squared():
     assert float(out.min()) >= 0.0
 
 
+def test_blind_noise_draws_each_listed_type_and_sigmas_within_the_range():
+    noise = SyntheticNoise(["gaussian", "rician"], [0.02, 0.1]).set_random_state(seed=5)
+    clean = constant(0.0)
+    drawn = []
+    for _ in range(40):
+        out = torch.as_tensor(noise(clean))
+        drawn.append((noise.kind, noise.sigma, float(out.min())))
+
+    assert {kind for kind, _, _ in drawn} == {"gaussian", "rician"}
+    assert all(0.02 <= sigma <= 0.1 for _, sigma, _ in drawn)
+    assert max(s for _, s, _ in drawn) - min(s for _, s, _ in drawn) > 0.04
+    assert all(low >= 0.0 for kind, _, low in drawn if kind == "rician"), "Rician magnitudes are never negative"
+    assert any(low < 0.0 for kind, _, low in drawn if kind == "gaussian")
+
+
+def test_blind_noise_is_reproducible_from_its_seed():
+    def draws(seed: int) -> list:
+        noise = SyntheticNoise(["gaussian", "rician"], [0.02, 0.1]).set_random_state(seed=seed)
+        return [(noise.kind, noise.sigma, torch.as_tensor(noise(constant(0.3))).sum().item()) for _ in range(5)]
+
+    assert draws(1) == draws(1)
+    assert draws(1) != draws(2)
+
+
+@pytest.mark.parametrize("sigma", [[0.1, 0.05], [-0.01, 0.05]])
+def test_bad_sigma_range_is_refused(sigma):
+    with pytest.raises(ValueError, match="sigma must be >= 0 or a \\[low, high\\] range"):
+        SyntheticNoise("gaussian", sigma)
+
+
 @pytest.mark.parametrize("make", [
     lambda: SyntheticNoise("speckle", SIGMA),
     lambda: SyntheticNoised("image", kind="speckle"),

@@ -36,17 +36,18 @@ def _common(spec: BundleSpec) -> dict:
     }
 
 
-def _load(keys: list[str]) -> list[dict]:
+def _load(keys: list[str], track_meta: bool = True) -> list[dict]:
+    """Load 2D slices as float32 ``(1, H, W)``; ``track_meta=False`` gives plain tensors (no MetaTensor cost)."""
     return [
         {"_target_": "LoadImaged", "keys": keys, "reader": "NibabelReader", "dtype": "$numpy.float32"},
         {"_target_": "EnsureChannelFirstd", "keys": keys, "channel_dim": "no_channel"},
-        {"_target_": "EnsureTyped", "keys": keys, "dtype": "$torch.float32"},
+        {"_target_": "EnsureTyped", "keys": keys, "dtype": "$torch.float32", "track_meta": track_meta},
     ]
 
 
-def _noise(seed: str | None) -> dict:
+def _noise(seed: str | None, section: str = "noise") -> dict:
     return {"_target_": "monai_denoise.transforms.SyntheticNoised", "keys": "image", "label_key": "label",
-            "kind": "@noise#type", "sigma": "@noise#sigma", "clip": "@noise#clip", "seed": seed}
+            "kind": f"@{section}#type", "sigma": f"@{section}#sigma", "clip": f"@{section}#clip", "seed": seed}
 
 
 def _datalist(key: str, **options) -> dict:
@@ -137,7 +138,7 @@ def train_config(spec: BundleSpec) -> dict:
         "batch_size": 16,
         "patch_size": [64, 64],
         "patches_per_slice": 4,
-        "num_workers": 0,
+        "num_workers": 2,
         "seed": 0,
         "resume": False,
         "resume_from": "$@ckpt_dir + '/checkpoint_last.pt'",
@@ -145,24 +146,27 @@ def train_config(spec: BundleSpec) -> dict:
         "snapshot_epochs": [],
         "rank_zero": True,
         "train_slices": None,
+        "train_noise": {"type": "@noise#type", "sigma": "@noise#sigma", "clip": "@noise#clip"},
         "loss": {"_target_": "torch.nn.MSELoss"},
         "optimizer": {"_target_": "torch.optim.AdamW", "params": "$@network.parameters()", "lr": "@learning_rate",
                       "weight_decay": 0.0001},
         "lr_scheduler": {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR", "optimizer": "@optimizer",
                          "T_max": "@epochs", "eta_min": "$@learning_rate * 0.01"},
         "train": {
-            "preprocessing": {"_target_": "Compose", "transforms": _load(["image"]) + [
-                {"_target_": "RandSpatialCropSamplesd", "keys": "image", "roi_size": patch,
-                 "num_samples": "@patches_per_slice", "random_size": False},
+            "preprocessing": {"_target_": "Compose", "transforms": _load(["image"], track_meta=False) + [
                 {"_target_": "RandFlipd", "keys": "image", "prob": 0.5, "spatial_axis": 0},
                 {"_target_": "RandFlipd", "keys": "image", "prob": 0.5, "spatial_axis": 1},
                 {"_target_": "RandRotate90d", "keys": "image", "prob": 0.5},
-                _noise(None),
+                _noise(None, "train_noise"),
+                {"_target_": "RandSpatialCropSamplesd", "keys": ["image", "label"], "roi_size": patch,
+                 "num_samples": "@patches_per_slice", "random_size": False},
+                {"_target_": "EnsureTyped", "keys": ["image", "label"], "track_meta": False},
             ]},
             "dataset": {"_target_": "CacheDataset", "data": _datalist("training", max_items="@train_slices"),
                         "transform": "@train#preprocessing", "cache_rate": 1.0, "num_workers": 0},
             "dataloader": {"_target_": "DataLoader", "dataset": "@train#dataset", "batch_size": "@batch_size",
-                           "shuffle": True, "num_workers": "@num_workers", "drop_last": True},
+                           "shuffle": True, "num_workers": "@num_workers", "drop_last": True,
+                           "persistent_workers": "$@num_workers > 0"},
             "inferer": {"_target_": "SimpleInferer"},
             "postprocessing": None,
             "handlers": list(train_handlers.values()),

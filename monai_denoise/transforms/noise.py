@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -61,30 +61,58 @@ def _make_noise(kind: str, sigma: float) -> RandomizableTransform:
 
 
 class SyntheticNoise(RandomizableTransform):
-    """Add noise of one type to an image of shape ``(C, H, W[, D])`` with values in [0, 1].
+    """Add noise to an image of shape ``(C, H, W[, D])`` with values in [0, 1].
+
+    A single type and sigma give a fixed noise model (validation, test). A list of types and/or a
+    ``[low, high]`` sigma range give blind training: each call draws the type uniformly from the list
+    and sigma uniformly from the range, so one network learns every listed noise model and level.
 
     Args:
         kind: ``"gaussian"``, ``"rician"`` (magnitude of complex Gaussian noise: non-negative, biased
-            upwards in the background) or ``"poisson"``. Default ``"gaussian"``.
-        sigma: standard deviation on the [0, 1] scale; 0 leaves the image unchanged. Default 0.05.
+            upwards in the background) or ``"poisson"``, or a list of them. Default ``"gaussian"``.
+        sigma: standard deviation on the [0, 1] scale, or a ``[low, high]`` range; 0 leaves the image
+            unchanged. Default 0.05.
         clip: clip the noisy image to [0, 1], as image files with a fixed range do. Default False.
     """
 
-    def __init__(self, kind: str = "gaussian", sigma: float = 0.05, clip: bool = False) -> None:
+    def __init__(self, kind: str | Sequence[str] = "gaussian", sigma: float | Sequence[float] = 0.05,
+                 clip: bool = False) -> None:
         RandomizableTransform.__init__(self, prob=1.0)
-        self.kind = kind
-        self.sigma = float(sigma)
+        self.kinds = (kind,) if isinstance(kind, str) else tuple(kind)
+        if not self.kinds:
+            raise ValueError("at least one noise type is needed")
+        self.low, self.high = _sigma_range(sigma)
         self.clip = clip
-        self.noise = _make_noise(kind, self.sigma)
+        self.noises = {k: _make_noise(k, self.high) for k in self.kinds}
+        self.kind, self.sigma = self.kinds[0], self.low
 
     def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
         super().set_random_state(seed, state)
-        self.noise.set_random_state(state=self.R)
+        for noise in self.noises.values():
+            noise.set_random_state(state=self.R)
         return self
 
+    def randomize(self, data: object = None) -> None:
+        """Draw the noise type and sigma of the next call (nothing is drawn for a fixed noise model)."""
+        if len(self.kinds) > 1:
+            self.kind = self.kinds[self.R.randint(len(self.kinds))]
+        if self.high > self.low:
+            self.sigma = float(self.R.uniform(self.low, self.high))
+
     def __call__(self, img: torch.Tensor, randomize: bool = True) -> torch.Tensor:
-        out = self.noise(img, randomize=randomize)
+        if randomize:
+            self.randomize()
+        noise = self.noises[self.kind]
+        setattr(noise, "sigma" if isinstance(noise, PoissonNoise) else "std", self.sigma)
+        out = noise(img, randomize=randomize)
         return out.clamp(0.0, 1.0) if self.clip else out
+
+
+def _sigma_range(sigma: float | Sequence[float]) -> tuple[float, float]:
+    low, high = (sigma, sigma) if np.isscalar(sigma) else tuple(sigma)
+    if not 0.0 <= float(low) <= float(high):
+        raise ValueError(f"noise sigma must be >= 0 or a [low, high] range with 0 <= low <= high, got {sigma}")
+    return float(low), float(high)
 
 
 def item_seed(seed: int, name: str) -> int:
@@ -102,15 +130,16 @@ class SyntheticNoised(Randomizable, MapTransform):
 
     Args:
         keys: key(s) of the clean image(s), shape ``(C, H, W[, D])``, values in [0, 1].
-        kind: noise type, see :class:`SyntheticNoise`. Default ``"gaussian"``.
-        sigma: noise standard deviation on the [0, 1] scale. Default 0.05.
+        kind: noise type or list of types, see :class:`SyntheticNoise`. Default ``"gaussian"``.
+        sigma: noise standard deviation on the [0, 1] scale, or a ``[low, high]`` range. Default 0.05.
         label_key: where the clean image is copied before noise is added; None to skip the copy.
             Needs a single key. Default ``"label"``.
         seed: base seed for per-item deterministic noise, or None for fresh noise. Default None.
         clip: clip the noisy image to [0, 1]. Default False.
     """
 
-    def __init__(self, keys: KeysCollection, kind: str = "gaussian", sigma: float = 0.05,
+    def __init__(self, keys: KeysCollection, kind: str | Sequence[str] = "gaussian",
+                 sigma: float | Sequence[float] = 0.05,
                  label_key: str | None = "label", seed: int | None = None, clip: bool = False,
                  allow_missing_keys: bool = False) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)

@@ -1,0 +1,298 @@
+"""Denoising quality on whole held-out MRI volumes: the bundles against NLM, BM3D and BM4D.
+
+``python -m benchmarks.quality --output runs/quality --weights mri_denoising_drunet=bundles/mri_denoising_drunet/models/model.pt
+[--volumes my_scan.nii.gz ...] [--conditions gaussian:0.05 gaussian:0.10 rician:0.05 rician:0.10]``
+
+Every test volume (by default the embedded EPI run that no bundle trains on; each frame of a 4D file is
+one volume) is normalised with the 0.5 / 99.5 percentiles to [0, 1] as ``data_prep`` does, then, for
+each noise condition, gets seeded noise (the same on every run and machine) and is denoised by:
+
+- each bundle, slice by slice through its own ``inference.json`` inferer and the given weights;
+- non-local means (scikit-image, slice by slice, filter strength tuned on the validation split's
+  slices when ``--data`` is given, else 0.8 sigma);
+- BM3D slice by slice and BM4D on the whole volume, both given the true sigma; under Rician noise also
+  their two bias-corrected forms (``post``: ``sqrt(max(D(m)^2 - 2 s^2, 0))``, ``squared``: ``D(m^2)``
+  corrected the same way), the better of which is the fair classical reference.
+
+PSNR (data range 1) is over every voxel of the native-size volume, SSIM is the mean 2D SSIM over its
+axial slices. Writes ``quality.csv`` (one row per volume, condition and method) and ``quality.md``
+(mean over volumes, seconds per slice and per volume), prints the table and the target gaps, asserts
+nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import bm4d
+import numpy as np
+import pandas as pd
+import torch
+
+from data_prep.sources import sample_volumes
+from data_prep.volumes import load_volume
+from monai_denoise.baselines import bm3d_denoise, nl_means, remove_rician_bias, tune, BASELINES
+from monai_denoise.bundle import BUNDLES
+from monai_denoise.errors import DataError
+from monai_denoise.metrics import image_metrics
+from monai_denoise.reports import markdown_table, write_csv, write_text
+from monai_denoise.transforms import PercentileNormalize, SyntheticNoise, item_seed
+from monai_denoise.workflows import load_network, noisy_set, parse
+
+from .speed import machine
+
+SEED = 20261122
+DEFAULT_CONDITIONS = ("gaussian:0.05", "gaussian:0.1", "rician:0.05", "rician:0.1")
+VolumeDenoiser = Callable[[np.ndarray, float], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A noise type and its standard deviation on the [0, 1] scale."""
+
+    kind: str
+    sigma: float
+
+    @classmethod
+    def parse(cls, text: str) -> Condition:
+        """``"rician:0.05"`` -> ``Condition("rician", 0.05)``."""
+        kind, _, sigma = text.partition(":")
+        if kind not in ("gaussian", "rician") or not sigma:
+            raise argparse.ArgumentTypeError(f"noise condition must be gaussian:SIGMA or rician:SIGMA, got {text!r}")
+        return cls(kind, float(sigma))
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.sigma:g}"
+
+
+@dataclass
+class TestVolume:
+    """One normalised 3D test volume ``(X, Y, Z)`` in [0, 1] and its name (file stem and frame)."""
+
+    name: str
+    clean: torch.Tensor
+
+
+def test_volumes(paths: list[Path], lower: float = 0.5, upper: float = 99.5) -> list[TestVolume]:
+    """Every frame of every NIfTI file in ``paths``, RAS-oriented and percentile-normalised to [0, 1]."""
+    normalize = PercentileNormalize(lower, upper, clip=True)
+    volumes = []
+    for path in paths:
+        series = load_volume(path)
+        stem = path.name.removesuffix(".gz").removesuffix(".nii")
+        for frame in range(series.shape[0]):
+            clean = normalize(series[frame:frame + 1]).as_tensor()[0]
+            volumes.append(TestVolume(f"{stem}_t{frame:03d}", clean))
+    return volumes
+
+
+def noisy_volume(volume: TestVolume, condition: Condition) -> torch.Tensor:
+    """``volume`` with seeded noise of ``condition``: the same array on every run and machine."""
+    noise = SyntheticNoise(condition.kind, condition.sigma)
+    noise.set_random_state(seed=item_seed(SEED, f"{volume.name}:{condition.kind}:{condition.sigma}"))
+    return noise(volume.clean[None])[0]
+
+
+def slicewise(denoiser: Callable[..., np.ndarray], **params) -> VolumeDenoiser:
+    """Apply a 2D ``denoiser(image, sigma, **params)`` to each axial slice ``[:, :, z]`` of a volume."""
+
+    def run(volume: np.ndarray, sigma: float) -> np.ndarray:
+        return np.stack([denoiser(volume[:, :, z], sigma, **params) for z in range(volume.shape[2])], axis=2)
+
+    return run
+
+
+def bm4d_denoise(volume: np.ndarray, sigma: float) -> np.ndarray:
+    """BM4D (the ``bm4d`` package) on a whole 3D volume with the true noise standard deviation."""
+    return np.asarray(bm4d.bm4d(volume, sigma_psd=sigma), dtype=np.float32)
+
+
+def network_denoiser(bundle: str, weights: Path) -> VolumeDenoiser:
+    """The bundle's network with ``weights``, applied slice by slice with its ``inference.json`` inferer."""
+    parser = parse(bundle, ["inference"], device="$torch.device('cpu')", amp=False)
+    network = load_network(parser, weights)
+    inferer = parser.get_parsed_content("inferer")
+
+    @torch.no_grad()
+    def run(volume: np.ndarray, sigma: float) -> np.ndarray:
+        return inferer(torch.from_numpy(volume)[None, None], network)[0, 0].numpy()
+
+    return run
+
+
+def nlm_strength(data: Path | None, condition: Condition) -> float:
+    """Non-local means ``h_factor`` tuned on the validation split's seeded noisy slices (0.8 without data)."""
+    if data is None:
+        return 0.8
+    parser = parse(next(iter(BUNDLES)), ["train"], dataset_dir=str(data),
+                   **{"noise#type": condition.kind, "noise#sigma": condition.sigma})
+    noisy, clean, _ = noisy_set(parser)
+    baseline = next(b for b in BASELINES if b.denoiser is nl_means)
+    return float(tune(baseline, noisy, clean, condition.sigma)["h_factor"])
+
+
+def scores(pred: np.ndarray, clean: torch.Tensor) -> dict[str, float]:
+    """PSNR over the whole volume, mean axial-slice SSIM and MAE of ``pred`` (clamped to [0, 1])."""
+    pred_t = torch.from_numpy(np.asarray(pred, dtype=np.float32)).clamp(0.0, 1.0)
+    mse = float(((pred_t - clean) ** 2).mean())
+    slices = image_metrics(pred_t.permute(2, 0, 1)[:, None], clean.permute(2, 0, 1)[:, None])
+    return {"psnr": 10.0 * np.log10(1.0 / mse), "ssim": float(slices["ssim"].mean()),
+            "mae": float((pred_t - clean).abs().mean())}
+
+
+def methods(condition: Condition, networks: dict[str, VolumeDenoiser], h_factor: float
+            ) -> dict[str, tuple[VolumeDenoiser, str | None]]:
+    """Method name -> (volume denoiser, name of the method whose output it corrects for Rician bias, or None)."""
+    table: dict[str, tuple[VolumeDenoiser, str | None]] = {name: (run, None) for name, run in networks.items()}
+    table[f"non-local means (h {h_factor:g} sigma, slices)"] = (slicewise(nl_means, h_factor=h_factor), None)
+    table["BM3D (true sigma, slices)"] = (slicewise(bm3d_denoise), None)
+    table["BM4D (true sigma, volume)"] = (bm4d_denoise, None)
+    if condition.kind == "rician":
+        for name, run in (("BM3D", slicewise(bm3d_denoise)), ("BM4D", bm4d_denoise)):
+            source = next(m for m in table if m.startswith(name))
+            table[f"{name} bias-corrected, post"] = (run, source)
+            table[f"{name} bias-corrected, squared"] = (_squared_form(run), None)
+    return table
+
+
+def _squared_form(run: VolumeDenoiser) -> VolumeDenoiser:
+    def squared(volume: np.ndarray, sigma: float) -> np.ndarray:
+        noise_std = 2.0 * sigma * float(np.sqrt(np.mean(volume**2)))
+        return remove_rician_bias(run(volume**2, noise_std), sigma, squared=True)
+
+    return squared
+
+
+def evaluate(volumes: list[TestVolume], conditions: list[Condition], networks: dict[str, VolumeDenoiser],
+             data: Path | None) -> pd.DataFrame:
+    """One row per volume, condition and method: PSNR, SSIM, MAE, seconds per volume and per slice."""
+    rows = []
+    for condition in conditions:
+        h_factor = nlm_strength(data, condition)
+        for volume in volumes:
+            noisy = noisy_volume(volume, condition).numpy()
+            outputs: dict[str, np.ndarray] = {}
+            rows.append({"condition": str(condition), "volume": volume.name, "method": "noisy input",
+                         **scores(noisy, volume.clean), "seconds_per_volume": 0.0})
+            for name, (run, source) in methods(condition, networks, h_factor).items():
+                start = time.perf_counter()
+                if source is None:
+                    outputs[name] = run(noisy, condition.sigma)
+                    seconds = time.perf_counter() - start
+                else:
+                    outputs[name] = remove_rician_bias(outputs[source], condition.sigma)
+                    seconds = rows_seconds(rows, str(condition), volume.name, source)
+                rows.append({"condition": str(condition), "volume": volume.name, "method": name,
+                             **scores(outputs[name], volume.clean), "seconds_per_volume": seconds})
+                print(f"{condition} {volume.name} {name}: PSNR {rows[-1]['psnr']:.2f} dB, "
+                      f"SSIM {rows[-1]['ssim']:.4f}, {seconds:.1f} s", flush=True)
+    table = pd.DataFrame(rows)
+    slices = {v.name: v.clean.shape[2] for v in volumes}
+    table["seconds_per_slice"] = table.seconds_per_volume / table.volume.map(slices)
+    return table
+
+
+def rows_seconds(rows: list[dict], condition: str, volume: str, method: str) -> float:
+    """Seconds of an earlier row (a bias correction costs its source method's time)."""
+    return next(r["seconds_per_volume"] for r in rows
+                if (r["condition"], r["volume"], r["method"]) == (condition, volume, method))
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean over volumes per condition and method."""
+    keys = ["condition", "method"]
+    return table.groupby(keys, sort=False)[["psnr", "ssim", "mae", "seconds_per_volume", "seconds_per_slice"]
+                                           ].mean().reset_index()
+
+
+def gaps(means: pd.DataFrame, networks: list[str]) -> list[str]:
+    """Per condition: the best network's PSNR / SSIM against the best classical reference (BM3D and BM4D forms)."""
+    lines = []
+    for condition, rows in means.groupby("condition", sort=False):
+        nets = rows[rows.method.isin(networks)]
+        if nets.empty:
+            continue
+        best = nets.loc[nets.psnr.idxmax()]
+        for family in ("BM3D", "BM4D"):
+            refs = rows[rows.method.str.startswith(family)]
+            ref = refs.loc[refs.psnr.idxmax()]
+            lines.append(f"{condition}: {best.method} {best.psnr:.2f} dB / SSIM {best.ssim:.4f} vs "
+                         f"{ref.method} {ref.psnr:.2f} dB / SSIM {ref.ssim:.4f}: "
+                         f"{best.psnr - ref.psnr:+.2f} dB, SSIM {best.ssim - ref.ssim:+.4f}")
+    return lines
+
+
+def report(means: pd.DataFrame, volumes: list[TestVolume], networks: dict[str, Path], args: argparse.Namespace) -> str:
+    """The Markdown report: machine, command inputs, the table per condition and the gaps."""
+    shown = pd.DataFrame({
+        "noise": means.condition, "method": means.method, "PSNR (dB)": means.psnr.map("{:.2f}".format),
+        "SSIM": means.ssim.map("{:.4f}".format), "MAE": means.mae.map("{:.4f}".format),
+        "s / slice": means.seconds_per_slice.map("{:.4f}".format),
+        "s / volume": means.seconds_per_volume.map("{:.2f}".format)})
+    about = ", ".join(f"{k} {v}" for k, v in machine().items())
+    described = ", ".join(f"{v.name} ({'x'.join(map(str, v.clean.shape))})" for v in volumes)
+    weights = ", ".join(f"{b}: `{w}`" for b, w in networks.items())
+    return "\n\n".join([
+        f"Machine: {about}.",
+        f"Test volumes (mean over them): {described}. Weights: {weights}.",
+        markdown_table(shown),
+        "Best network against the best BM3D / BM4D form:\n\n" + "\n".join(f"- {g}" for g in gaps(means, list(networks))),
+        ("PSNR over every voxel of the native-size volume (data range 1), SSIM the mean 2D SSIM of its axial "
+         "slices; seeded noise, the same for every method. BM3D and BM4D get the true sigma; under Rician noise "
+         "their bias-corrected forms remove the noise floor sqrt(2) sigma. Networks run slice by slice through "
+         "their bundle's `inference.json` inferer, on the CPU."),
+    ]) + "\n"
+
+
+def parse_weights(items: list[str]) -> dict[str, Path]:
+    """``["bundle=path", ...]`` -> ``{bundle: Path(path)}``, checking both."""
+    weights = {}
+    for item in items:
+        bundle, _, path = item.partition("=")
+        if bundle not in BUNDLES:
+            raise DataError(f"--weights {item!r}: unknown bundle {bundle!r}; available: {list(BUNDLES)}")
+        if not Path(path).is_file():
+            raise DataError(f"--weights {item!r}: no weights file at {path!r}")
+        weights[bundle] = Path(path)
+    return weights
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    cli = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__.split("\n\n")[0])
+    cli.add_argument("--output", type=Path, required=True, help="folder for quality.csv and quality.md")
+    cli.add_argument("--weights", nargs="*", default=[], metavar="BUNDLE=PATH", help="trained weights per bundle")
+    cli.add_argument("--volumes", nargs="*", type=Path, default=None,
+                     help="NIfTI test volumes (3D or 4D); default the embedded EPI test run")
+    cli.add_argument("--conditions", nargs="+", type=Condition.parse,
+                     default=[Condition.parse(c) for c in DEFAULT_CONDITIONS], metavar="TYPE:SIGMA")
+    cli.add_argument("--data", type=Path, default=None,
+                     help="prepared dataset whose validation split tunes non-local means (optional)")
+    cli.add_argument("--max-volumes", type=int, default=None, help="use only the first N test volumes")
+    return cli.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    """Run the benchmark, print the table and the gaps, write ``quality.csv`` and ``quality.md``."""
+    args = parse_args(argv)
+    weights = parse_weights(args.weights)
+    if args.data is not None and not (args.data / "datalist.json").is_file():
+        raise DataError(f"--data {args.data}: no datalist.json (run monai-denoise prepare first)")
+    paths = args.volumes or [s.path for s in sample_volumes() if s.split == "test"]
+    volumes = test_volumes(paths)[:args.max_volumes]
+    networks = {bundle: network_denoiser(bundle, path) for bundle, path in weights.items()}
+    table = evaluate(volumes, args.conditions, networks, args.data)
+    args.output.mkdir(parents=True, exist_ok=True)
+    write_csv(table, args.output / "quality.csv")
+    text = report(summary(table), volumes, weights, args)
+    write_text(text, args.output / "quality.md")
+    print("\n" + text, flush=True)
+    return table
+
+
+if __name__ == "__main__":
+    main()

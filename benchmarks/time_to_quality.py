@@ -1,0 +1,120 @@
+"""Time to quality: validation PSNR against wall-clock training time, and when each model first passes BM3D.
+
+``python -m benchmarks.time_to_quality --data runs/demo/data --output runs/ttq --bundles mri_denoising_drunet
+[--epochs 40] [--overrides '{"batch_size": 4}']``
+
+Trains each bundle with its own ``train.json`` (validation every epoch) into ``OUTPUT/<bundle>``, or reuses
+that folder's TensorBoard logs when it already holds a finished run (``--retrain`` to train again). The
+clock starts at the first training iteration's log entry. BM3D, given the true sigma, denoises the same
+seeded noisy validation slices the bundle validates on. Writes ``time_to_quality.csv`` (one row per
+validation), ``time_to_quality.md`` and ``time_to_quality.png``; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from monai_denoise.baselines import BASELINES, apply
+from monai_denoise.bundle import BUNDLES
+from monai_denoise.errors import DataError
+from monai_denoise.metrics import image_metrics
+from monai_denoise.reports import markdown_table, read_scalars, save_figure, write_csv, write_text
+from monai_denoise.workflows import noisy_set, parse, run_workflow
+
+from .speed import machine
+
+
+def bm3d_validation_psnr(bundle: str, data: Path, overrides: dict) -> float:
+    """Mean PSNR of BM3D (true sigma) on the bundle's seeded noisy validation slices."""
+    parser = parse(bundle, ["train"], dataset_dir=str(data), **overrides)
+    noisy, clean, _ = noisy_set(parser)
+    sigma = float(parser.get_parsed_content("noise#sigma"))
+    bm3d = next(b for b in BASELINES if b.name == "BM3D")
+    return float(image_metrics(apply(bm3d, noisy, sigma, {}), clean)["psnr"].mean())
+
+
+def training_curve(log_dir: Path) -> pd.DataFrame:
+    """Validation PSNR per epoch with minutes since the first training iteration (columns epoch, minutes, psnr)."""
+    scalars = read_scalars(log_dir)
+    if scalars.empty or not (scalars.tag == "val_psnr").any():
+        raise DataError(f"{log_dir}: no val_psnr in the TensorBoard logs (was the run validated?)")
+    start = scalars[scalars.tag == "train_loss"].wall_time.min()
+    psnr = scalars[scalars.tag == "val_psnr"].sort_values("step")
+    return pd.DataFrame({"epoch": psnr.step.to_numpy(), "minutes": (psnr.wall_time.to_numpy() - start) / 60.0,
+                         "psnr": psnr.value.to_numpy()})
+
+
+def first_pass(curve: pd.DataFrame, reference: float) -> pd.Series | None:
+    """The first validation whose PSNR is above ``reference``, or None."""
+    above = curve[curve.psnr > reference]
+    return above.iloc[0] if len(above) else None
+
+
+def train(bundle: str, data: Path, run_dir: Path, epochs: int | None, overrides: dict) -> None:
+    """Train ``bundle`` into ``run_dir`` with validation every epoch."""
+    extra = {"epochs": epochs} if epochs else {}
+    run_workflow(bundle, ["train"], "train", dataset_dir=str(data), output_dir=str(run_dir), val_interval=1,
+                 **extra, **overrides)
+
+
+def plot(curves: dict[str, pd.DataFrame], references: dict[str, float], path: Path) -> None:
+    """Validation PSNR against minutes of training, one line per bundle, BM3D dashed in the same colour."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for number, (bundle, curve) in enumerate(curves.items()):
+        colour = f"C{number}"
+        ax.plot(curve.minutes, curve.psnr, color=colour, label=bundle)
+        ax.axhline(references[bundle], color=colour, linestyle="--", label=f"BM3D on {bundle}'s validation set")
+    ax.set(xlabel="training time (minutes, wall clock)", ylabel="validation PSNR (dB)", title="Time to quality")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    cli = argparse.ArgumentParser(prog="python -m benchmarks.time_to_quality", description=__doc__.split("\n\n")[0])
+    cli.add_argument("--data", type=Path, required=True, help="prepared dataset folder (with datalist.json)")
+    cli.add_argument("--output", type=Path, required=True, help="folder for the runs, tables and figure")
+    cli.add_argument("--bundles", nargs="+", choices=list(BUNDLES), default=["mri_denoising_drunet"])
+    cli.add_argument("--epochs", type=int, default=None, help="training epochs (default: the bundle's own)")
+    cli.add_argument("--retrain", action="store_true", help="train even where OUTPUT/<bundle> has logs")
+    cli.add_argument("--overrides", type=json.loads, default={}, help="JSON config overrides for every bundle")
+    return cli.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    """Train or reuse each bundle's run, print and write the time-to-quality table and figure."""
+    args = parse_args(argv)
+    if not (args.data / "datalist.json").is_file():
+        raise DataError(f"--data {args.data}: no datalist.json (run monai-denoise prepare first)")
+    curves, references, rows = {}, {}, []
+    for bundle in args.bundles:
+        run_dir = args.output / bundle
+        if args.retrain or not (run_dir / "models" / "checkpoint_last.pt").is_file():
+            train(bundle, args.data, run_dir, args.epochs, args.overrides)
+        curves[bundle] = training_curve(run_dir / "logs")
+        references[bundle] = bm3d_validation_psnr(bundle, args.data, args.overrides)
+        passed = first_pass(curves[bundle], references[bundle])
+        best = curves[bundle].loc[curves[bundle].psnr.idxmax()]
+        rows.append({"bundle": bundle, "BM3D validation PSNR (dB)": f"{references[bundle]:.2f}",
+                     "best validation PSNR (dB)": f"{best.psnr:.2f}", "at minute": f"{best.minutes:.1f}",
+                     "passes BM3D at minute": "not passed" if passed is None else f"{passed.minutes:.1f}",
+                     "at epoch": "" if passed is None else int(passed.epoch),
+                     "training minutes": f"{curves[bundle].minutes.max():.1f}"})
+    args.output.mkdir(parents=True, exist_ok=True)
+    write_csv(pd.concat([c.assign(bundle=b) for b, c in curves.items()]), args.output / "time_to_quality.csv")
+    plot(curves, references, args.output / "time_to_quality.png")
+    about = ", ".join(f"{k} {v}" for k, v in machine().items())
+    text = f"Machine: {about}.\n\n{markdown_table(pd.DataFrame(rows))}\n"
+    write_text(text, args.output / "time_to_quality.md")
+    print("\n" + text, flush=True)
+    return pd.DataFrame(rows)
+
+
+if __name__ == "__main__":
+    main()
