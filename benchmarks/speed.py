@@ -7,7 +7,8 @@ For each bundle it measures, all on the CPU with the same torch threads:
 1. training FLOP/s: one step of the bundle's network, loss and optimizer on preloaded random patches of the
    bundle's patch size and batch size, against a plain 3x3 convolution (64 -> 64 channels) forward + backward;
 2. inference FLOP/s: eval-mode, no-grad forward passes on 8 random slices of the bundle's ``roi_size``
-   (192x192; the VAE's 64x64 window), against the convolution's forward pass;
+   (192x192; the VAE's 64x64 window), against the convolution's forward pass; both again with the network in
+   channels_last (NHWC) memory format, as a speed ratio;
 3. framework overhead: the bundle's Ignite ``SupervisedTrainer`` from ``train.json`` (handlers as configured,
    validation off) against a bare loop over the same DataLoader, network, loss and optimizer;
 4. data loading share: the bare loop's time spent waiting for the DataLoader;
@@ -75,6 +76,8 @@ class BundleResult:
     infer_gflop_per_batch: float
     infer_gflops: float
     infer_of_conv: float
+    train_nhwc_over_nchw: float
+    infer_nhwc_over_nchw: float
     ignite_seconds: float
     bare_seconds: float
     ignite_over_bare: float
@@ -149,9 +152,11 @@ def shape_text(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape))
 
 
-def synthetic_training(parser: ConfigParser, warmup: int, steps: int) -> tuple[tuple[int, ...], int, float]:
+def synthetic_training(parser: ConfigParser, warmup: int, steps: int, memory_format: torch.memory_format
+                       ) -> tuple[tuple[int, ...], int, float]:
     """(batch shape, FLOPs per step, FLOP/s) of training steps on one preloaded random batch."""
     network, loss_fn, optimizer = (parser.get_parsed_content(k) for k in ("network", "loss", "optimizer"))
+    network.to(memory_format=memory_format)
     batch = parser.get_parsed_content("batch_size") * parser.get_parsed_content("patches_per_slice")
     shape = (batch, 1, *parser.get_parsed_content("patch_size"))
     image, label = torch.rand(shape), torch.rand(shape)
@@ -160,9 +165,10 @@ def synthetic_training(parser: ConfigParser, warmup: int, steps: int) -> tuple[t
 
 
 @torch.no_grad()
-def synthetic_inference(parser: ConfigParser, warmup: int, repeats: int) -> tuple[tuple[int, ...], int, float]:
+def synthetic_inference(parser: ConfigParser, warmup: int, repeats: int, memory_format: torch.memory_format
+                        ) -> tuple[tuple[int, ...], int, float]:
     """(batch shape, FLOPs per batch, FLOP/s) of eval-mode forward passes on ``INFER_BATCH`` random slices."""
-    network = parser.get_parsed_content("network").eval()
+    network = parser.get_parsed_content("network").eval().to(memory_format=memory_format)
     shape = (INFER_BATCH, 1, *parser.get_parsed_content("roi_size"))
     x = torch.rand(shape)
     return (shape, *flop_rate(lambda: network(x), warmup, repeats))
@@ -241,8 +247,12 @@ def benchmark_bundle(bundle: str, args: argparse.Namespace, reference: Reference
     """All figures of one bundle."""
     print(f"\n=== {bundle} ===", flush=True)
     parser = parse(bundle, ["train"], dataset_dir=str(args.data), **CPU, **args.overrides)
-    train_shape, train_flops, train_rate = synthetic_training(parser, args.warmup, args.steps)
-    infer_shape, infer_flops, infer_rate = synthetic_inference(parser, args.warmup, args.repeats)
+    train_shape, train_flops, train_rate = synthetic_training(parser, args.warmup, args.steps, torch.contiguous_format)
+    infer_shape, infer_flops, infer_rate = synthetic_inference(parser, args.warmup, args.repeats,
+                                                               torch.contiguous_format)
+    fresh = parse(bundle, ["train"], dataset_dir=str(args.data), **CPU, **args.overrides)
+    _, _, train_rate_nhwc = synthetic_training(fresh, args.warmup, args.steps, torch.channels_last)
+    _, _, infer_rate_nhwc = synthetic_inference(fresh, args.warmup, args.repeats, torch.channels_last)
     per_slice = seconds_per_slice(parser, slices, args.warmup, args.repeats)
     ignite_seconds, workflow_parser = ignite_training(bundle, args.data, args.output / "ignite" / bundle,
                                                       args.overrides, args.warmup, args.steps)
@@ -252,6 +262,7 @@ def benchmark_bundle(bundle: str, args: argparse.Namespace, reference: Reference
         train_gflops=train_rate / GIGA, train_of_conv=train_rate / reference.conv_train_flops,
         infer_shape=shape_text(infer_shape), infer_gflop_per_batch=infer_flops / GIGA,
         infer_gflops=infer_rate / GIGA, infer_of_conv=infer_rate / reference.conv_forward_flops,
+        train_nhwc_over_nchw=train_rate_nhwc / train_rate, infer_nhwc_over_nchw=infer_rate_nhwc / infer_rate,
         ignite_seconds=ignite_seconds, bare_seconds=bare_seconds, ignite_over_bare=ignite_seconds / bare_seconds,
         data_wait_share=wait / bare_seconds, seconds_per_slice=per_slice,
         bm3d_seconds_per_slice=reference.bm3d_seconds, nlm_seconds_per_slice=reference.nlm_seconds,
@@ -279,7 +290,9 @@ def table(results: list[BundleResult], reference: Reference) -> pd.DataFrame:
     rows = [{"network": r.bundle, "train batch": r.train_shape, "train GFLOP/step": f"{r.train_gflop_per_step:.1f}",
              "train GFLOP/s": f"{r.train_gflops:.1f}", "train / conv": f"{r.train_of_conv:.2f}",
              "infer batch": r.infer_shape, "infer GFLOP/s": f"{r.infer_gflops:.1f}",
-             "infer / conv fwd": f"{r.infer_of_conv:.2f}", "Ignite s": f"{r.ignite_seconds:.2f}",
+             "infer / conv fwd": f"{r.infer_of_conv:.2f}", "channels_last train / infer": (
+                 f"{r.train_nhwc_over_nchw:.2f}x / {r.infer_nhwc_over_nchw:.2f}x"),
+             "Ignite s": f"{r.ignite_seconds:.2f}",
              "bare s": f"{r.bare_seconds:.2f}", "Ignite / bare": f"{r.ignite_over_bare:.3f}",
              "data wait": f"{r.data_wait_share:.1%}", "s / slice": f"{r.seconds_per_slice:.4f}",
              "speed-up vs BM3D": f"{r.speedup_over_bm3d:.1f}x"} for r in results]
@@ -308,6 +321,8 @@ def report(results: list[BundleResult], reference: Reference, args: argparse.Nam
          "batch size (slices x patches per slice); infer: eval mode, no grad, random slices of its `roi_size`."),
         (f"train / conv and infer / conv fwd: fraction of the CPU's throughput on a 3x3 Conv2d 64->64 "
          f"({shape_text(CONV_SHAPE)}, forward + backward or forward only), same process and threads."),
+        ("channels_last train / infer: the same two measurements with the network's weights in channels_last "
+         "(NHWC) memory format, as a speed ratio over the default layout (above 1: faster)."),
         ("Ignite / bare: the bundle's `SupervisedTrainer` from `train.json` (handlers as configured, validation "
          "off) against a plain loop over the same DataLoader, network, loss and optimizer, same number of steps; "
          "data wait: the plain loop's share of time spent waiting for the next batch."),

@@ -33,15 +33,18 @@ def _package_file(package: str, relative: str) -> Path:
 
 
 def sample_volumes() -> list[SourceVolume]:
-    """The embedded sample: three real MRI scans of three subjects, with fixed roles.
+    """The embedded sample: four real MRI scans, each used in one role only.
 
-    - training: nilearn's MNI152 2009a T1 template (197x233x189, 1 mm),
+    - training: nilearn's MNI152 2009a T1 template (197x233x189, 1 mm), smooth, the average of 152
+      brains; and dipy's ``test_piesno`` diffusion-weighted volume (96x96x14), a single acquisition whose
+      real texture and noise floor the template lacks,
     - validation: dipy's b0 diffusion image ``S0_10slices`` (128x128x10x1),
     - test: nibabel's 4D EPI BOLD run ``example4d`` (128x96x24x2), a different subject and contrast.
     """
     return [
         SourceVolume(_package_file("nilearn", "datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"),
                      "training"),
+        SourceVolume(_package_file("dipy", "data/files/test_piesno.nii.gz"), "training"),
         SourceVolume(_package_file("dipy", "data/files/S0_10slices.nii.gz"), "validation"),
         SourceVolume(_package_file("nibabel", "tests/data/example4d.nii.gz"), "test"),
     ]

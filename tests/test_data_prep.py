@@ -288,8 +288,9 @@ def test_slices_below_the_foreground_threshold_are_skipped(tmp_path, min_foregro
 def test_sample_volumes_are_the_files_shipped_with_installed_packages():
     sample = sample_volumes()
 
-    assert [s.split for s in sample] == ["training", "validation", "test"]
+    assert [s.split for s in sample] == ["training", "training", "validation", "test"]
     expected = [("nilearn", "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz", (197, 233, 189)),
+                ("dipy", "test_piesno.nii.gz", (96, 96, 14)),
                 ("dipy", "S0_10slices.nii.gz", (128, 128, 10, 1)),
                 ("nibabel", "example4d.nii.gz", (128, 96, 24, 2))]
     for source, (package, name, shape) in zip(sample, expected):

@@ -35,14 +35,20 @@ class BundleSpec:
     spatial_shape: tuple = ("16*n", "16*n")
 
 
+PIPELINE_0_2 = ("faster, broader training: patches as plain tensors (no MetaTensor cost) from 2 persistent DataLoader "
+                "workers, trainer without decollation; zoom-out augmentation; a train_noise section for blind "
+                "training (configs/noise/blind.json)")
+"""The 0.2.0 changelog line every bundle shares."""
+
 DNCNN_PAPER = ("Zhang K. et al., Beyond a Gaussian Denoiser: Residual Learning of Deep CNN for Image Denoising, "
                "IEEE TIP 2017")
 
 
 def compare_measured(psnr: str, ssim: str, mae: str, levels: tuple[float, float, float], note: str = "") -> str:
     """The "Measured" paragraph for a bundle's row in the project's 30-epoch comparison on the embedded sample."""
-    return (f"`monai-denoise compare --data runs/data --output runs/compare --epochs 30` (embedded sample: trained on "
-            "the MNI152 T1 template, Gaussian noise sigma 0.05, 30 epochs, 2 CPU cores), on the 48 seeded noisy test "
+    return (f"Version 0.1.0 of this bundle, `monai-denoise compare --data runs/data --output runs/compare --epochs 30` "
+            "(the first embedded sample: trained on the MNI152 T1 template only, without zoom-out, Gaussian noise "
+            "sigma 0.05, 30 epochs, 2 CPU cores), on the 48 seeded noisy test "
             "slices of the held-out EPI run (192x192, padded background included): "
             f"PSNR {psnr} dB, SSIM {ssim}, MAE {mae} (mean +- std); PSNR at sigma 0.02 / 0.05 / 0.10: "
             f"{levels[0]:.2f} / {levels[1]:.2f} / {levels[2]:.2f} dB. On the same slices BM3D with the true sigma "
@@ -67,8 +73,8 @@ UNET = BundleSpec(
             "norm": "BATCH",
         },
     },
-    version="0.1.0",
-    changelog={"0.1.0": "first release: residual U-Net, Gaussian sigma 0.05 on normalised MRI slices"},
+    version="0.2.0",
+    changelog={"0.2.0": PIPELINE_0_2, "0.1.0": "first release: residual U-Net, Gaussian sigma 0.05 on normalised MRI slices"},
     references=("Ronneberger O. et al., U-Net: Convolutional Networks for Biomedical Image Segmentation, MICCAI 2015",
                 "Bachlechner T. et al., ReZero is All You Need: Fast Convergence at Large Depth, UAI 2021"),
     model_doc=("`ResidualDenoiser(UNet)`: MONAI's `UNet` (2D, channels 32-64-128-256, strides 2-2-2, one residual "
@@ -89,8 +95,8 @@ CAE = BundleSpec(
     title="The plain convolutional autoencoder of the origin study (Conv 64-128, max-pooling, sigmoid output)",
     network_def={"_target_": "monai_denoise.networks.ConvAutoEncoder", "spatial_dims": 2, "in_channels": 1,
                  "out_channels": 1, "channels": [64, 128]},
-    version="0.1.0",
-    changelog={"0.1.0": "first release: the origin study's CAE, exactly, predicting the clean slice"},
+    version="0.2.0",
+    changelog={"0.2.0": PIPELINE_0_2, "0.1.0": "first release: the origin study's CAE, exactly, predicting the clean slice"},
     overrides={"learning_rate": 0.001},
     references=("Gondara L., Medical Image Denoising Using Convolutional Denoising Autoencoders, ICDMW 2016",),
     model_doc=("`ConvAutoEncoder`, exactly the origin study's CAE: Conv 64 (3x3, ReLU), max-pool 2, Conv 128, max-pool "
@@ -107,8 +113,8 @@ VAE = BundleSpec(
     network_def={"_target_": "monai_denoise.networks.DenoisingVAE", "spatial_dims": 2,
                  "in_shape": "$[1] + @roi_size", "out_channels": 1, "latent_size": "@latent_size",
                  "channels": [32, 64, 128], "strides": [2, 2, 2], "num_res_units": 1},
-    version="0.1.0",
-    changelog={"0.1.0": "first release: denoising VAE on 64x64 windows, posterior mean at inference"},
+    version="0.2.0",
+    changelog={"0.2.0": PIPELINE_0_2, "0.1.0": "first release: denoising VAE on 64x64 windows, posterior mean at inference"},
     overrides={
         "latent_size": 256,
         "beta": 0.01,
@@ -139,8 +145,8 @@ RESNET_AE = BundleSpec(
     title="Residual autoencoder: strided encoder, 4 residual blocks (Conv-BN-ReLU-Conv-BN + identity), decoder",
     network_def={"_target_": "monai_denoise.networks.ResNetAutoEncoder", "spatial_dims": 2, "in_channels": 1,
                  "out_channels": 1, "channels": 64, "num_blocks": 4},
-    version="0.1.0",
-    changelog={"0.1.0": "first release: the origin study's ResNet autoencoder, 4 residual blocks"},
+    version="0.2.0",
+    changelog={"0.2.0": PIPELINE_0_2, "0.1.0": "first release: the origin study's ResNet autoencoder, 4 residual blocks"},
     overrides={"learning_rate": 0.001},
     references=("He K. et al., Deep Residual Learning for Image Recognition, CVPR 2016",),
     model_doc=("`ResNetAutoEncoder`: stem convolution (64 channels), one strided convolution down, 4 residual blocks "
@@ -154,8 +160,8 @@ DNCNN = BundleSpec(
     title="DnCNN-style residual network that predicts the noise and subtracts it (Zhang et al. 2017)",
     network_def={"_target_": "monai_denoise.networks.DnCNN", "spatial_dims": 2, "in_channels": 1,
                  "out_channels": 1, "channels": 48, "depth": 10},
-    version="0.1.0",
-    changelog={"0.1.0": "first release: DnCNN, depth 10, width 48, sized for CPU training"},
+    version="0.2.0",
+    changelog={"0.2.0": PIPELINE_0_2, "0.1.0": "first release: DnCNN, depth 10, width 48, sized for CPU training"},
     overrides={"learning_rate": 0.001},
     references=(DNCNN_PAPER,),
     model_doc=("`DnCNN` (Zhang et al. 2017): Conv+ReLU, 8 x (Conv+BN+ReLU), Conv, 48 channels at full resolution; "
@@ -172,8 +178,8 @@ DRUNET = BundleSpec(
         "backbone": {"_target_": "monai_denoise.networks.DRUNet", "spatial_dims": 2, "in_channels": 1,
                      "out_channels": 1, "channels": [16, 32, 64, 128], "num_res_blocks": 2},
     },
-    version="0.1.0",
-    changelog={"0.1.0": "first release: DRUNet-style backbone, channels 16-128, 2 residual blocks per scale"},
+    version="0.2.0",
+    changelog={"0.2.0": PIPELINE_0_2, "0.1.0": "first release: DRUNet-style backbone, channels 16-128, 2 residual blocks per scale"},
     overrides={"learning_rate": 0.001},
     references=("Zhang K. et al., Plug-and-Play Image Restoration with Deep Denoiser Prior, IEEE TPAMI 2021",
                 DNCNN_PAPER),
