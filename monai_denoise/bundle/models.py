@@ -36,7 +36,7 @@ class BundleSpec:
 
 
 PIPELINE_0_2 = ("faster, broader training: patches as plain tensors (no MetaTensor cost) from 2 persistent DataLoader "
-                "workers, trainer without decollation; zoom-out augmentation; a train_noise section for blind "
+                "workers; zoom-out augmentation; a train_noise section for blind "
                 "training (configs/noise/blind.json)")
 """The 0.2.0 changelog line every bundle shares."""
 

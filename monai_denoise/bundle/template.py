@@ -176,7 +176,7 @@ def train_config(spec: BundleSpec) -> dict:
             "trainer": {"_target_": "SupervisedTrainer", "max_epochs": "@epochs", "device": "@device",
                         "train_data_loader": "@train#dataloader", "network": "@network", "loss_function": "@loss",
                         "optimizer": "@optimizer", "inferer": "@train#inferer", "amp": "@amp",
-                        "train_handlers": "@train#handlers", "decollate": False, "optim_set_to_none": True},
+                        "train_handlers": "@train#handlers", "optim_set_to_none": True},
         },
         "validate": _evaluation_section("validation", "val_", validate_handlers),
         "initialize": ["$monai.utils.set_determinism(seed=@seed)"],
