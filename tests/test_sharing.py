@@ -78,11 +78,11 @@ def test_package_holds_one_folder_with_a_complete_manifest(packaged):
     assert manifest["sha256"] == {path: hashlib.sha256(data).hexdigest()
                                   for path, data in files.items() if path != "manifest.json"}
     assert files["models/model.pt"] == (bundle / "models" / "model.pt").read_bytes()
-    assert (manifest["name"], manifest["version"]) == (bundle.name, "0.1.0")
+    assert (manifest["name"], manifest["version"]) == (bundle.name, "0.2.0")
     assert manifest["packages"] == {name: version(name) for name in
                                     ("monai", "torch", "numpy", "nibabel", "pytorch-ignite", "monai-denoise")}
     releases = json.loads((bundle / "releases.json").read_text())
-    assert releases == {"0.1.0": manifest["sha256"]["models/model.pt"]}
+    assert releases == {"0.2.0": manifest["sha256"]["models/model.pt"]}
 
 
 def test_package_ships_no_image_and_no_training_file_name(packaged, tiny_dataset, tmp_path):
@@ -108,24 +108,24 @@ def test_package_refuses_changed_weights_until_the_version_is_bumped(packaged, t
     retrained = tmp_path / "retrained.pt"
     torch.save(state, retrained)
     before = archive.read_bytes()
-    with pytest.raises(DataError, match=r"version 0\.1\.0 was released with other weights.*bump `version`"):
+    with pytest.raises(DataError, match=r"version 0\.2\.0 was released with other weights.*bump `version`"):
         package_bundle(bundle, archive, weights=retrained)
     assert archive.read_bytes() == before, "a refused package leaves the previous one untouched"
 
     meta_file = bundle / "configs" / "metadata.json"
     meta = json.loads(meta_file.read_text())
-    meta["version"] = "0.2.0"
+    meta["version"] = "0.3.0"
     meta_file.write_text(json.dumps(meta))
-    with pytest.raises(DataError, match="0.2.0 has no entry in `changelog`"):
+    with pytest.raises(DataError, match="0.3.0 has no entry in `changelog`"):
         package_bundle(bundle, archive, weights=retrained)
-    meta["changelog"]["0.2.0"] = "retrained"
+    meta["changelog"]["0.3.0"] = "retrained"
     meta_file.write_text(json.dumps(meta))
     bumped = package_bundle(bundle, archive, weights=retrained)
-    assert bumped["version"] == "0.2.0"
+    assert bumped["version"] == "0.3.0"
     assert bumped["sha256"]["models/model.pt"] == hashlib.sha256(retrained.read_bytes()).hexdigest()
     releases = json.loads((bundle / "releases.json").read_text())
-    assert releases == {"0.1.0": manifest["sha256"]["models/model.pt"], "0.2.0": bumped["sha256"]["models/model.pt"]}
-    assert package_bundle(bundle, tmp_path / "again.zip", weights=retrained)["version"] == "0.2.0", \
+    assert releases == {"0.2.0": manifest["sha256"]["models/model.pt"], "0.3.0": bumped["sha256"]["models/model.pt"]}
+    assert package_bundle(bundle, tmp_path / "again.zip", weights=retrained)["version"] == "0.3.0", \
         "repackaging the same weights under the same version is allowed"
 
 
@@ -274,7 +274,7 @@ def test_export_matches_the_checkpoint_and_embeds_the_configs(packaged, tmp_path
     assert exported == bundle / "models" / "model.ts" and exported.is_file()
     extra = {"metadata.json": "", "inference.json": ""}
     module = torch.jit.load(str(exported), _extra_files=extra)
-    assert json.loads(extra["metadata.json"])["version"] == "0.1.0"
+    assert json.loads(extra["metadata.json"])["version"] == "0.2.0"
     assert json.loads(extra["inference.json"])["network_def"]["backbone"]["_target_"] == "UNet"
     reference = network_with_weights(bundle)
     image = torch.rand(2, 1, 96, 80, generator=torch.Generator().manual_seed(1))

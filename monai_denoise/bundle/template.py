@@ -32,7 +32,8 @@ def _common(spec: BundleSpec) -> dict:
         "roi_size": [192, 192],
         "noise": {"type": "gaussian", "sigma": 0.05, "clip": False, "seed": 20261122},
         "network_def": spec.network_def,
-        "network": "$@network_def.to(@device)",
+        "memory_format": "$torch.channels_last",
+        "network": "$@network_def.to(@device, memory_format=@memory_format)",
     }
 
 
@@ -253,7 +254,7 @@ def multi_gpu_config() -> dict:
         "imports": IMPORTS + ["$import numpy", "$import monai_denoise.distributed"],
         "device": "$monai_denoise.distributed.local_device()",
         "rank_zero": "$torch.distributed.get_rank() == 0",
-        "network": {"_target_": "torch.nn.parallel.DistributedDataParallel", "module": "$@network_def.to(@device)",
+        "network": {"_target_": "torch.nn.parallel.DistributedDataParallel", "module": "$@network_def.to(@device, memory_format=@memory_format)",
                     "device_ids": "$[@device] if torch.cuda.is_available() else None"},
         "train#sampler": {"_target_": "DistributedSampler", "dataset": "@train#dataset", "even_divisible": True,
                           "shuffle": True},
