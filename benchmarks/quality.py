@@ -35,7 +35,8 @@ import torch
 
 from data_prep.sources import sample_volumes
 from data_prep.volumes import load_volume
-from monai_denoise.baselines import BASELINES, bm3d_denoise, nl_means, remove_rician_bias, tune
+from monai_denoise.baselines import (BASELINES, bm3d_denoise, nl_means, remove_rician_bias, rician_bias_corrected,
+                                     tune)
 from monai_denoise.bundle import BUNDLES
 from monai_denoise.errors import DataError
 from monai_denoise.metrics import image_metrics
@@ -70,14 +71,14 @@ class Condition:
 
 
 @dataclass
-class TestVolume:
+class HeldOutVolume:
     """One normalised 3D test volume ``(X, Y, Z)`` in [0, 1] and its name (file stem and frame)."""
 
     name: str
     clean: torch.Tensor
 
 
-def test_volumes(paths: list[Path], lower: float = 0.5, upper: float = 99.5) -> list[TestVolume]:
+def held_out_volumes(paths: list[Path], lower: float = 0.5, upper: float = 99.5) -> list[HeldOutVolume]:
     """Every frame of every NIfTI file in ``paths``, RAS-oriented and percentile-normalised to [0, 1]."""
     normalize = PercentileNormalize(lower, upper, clip=True)
     volumes = []
@@ -86,11 +87,11 @@ def test_volumes(paths: list[Path], lower: float = 0.5, upper: float = 99.5) -> 
         stem = path.name.removesuffix(".gz").removesuffix(".nii")
         for frame in range(series.shape[0]):
             clean = normalize(series[frame:frame + 1]).as_tensor()[0]
-            volumes.append(TestVolume(f"{stem}_t{frame:03d}", clean))
+            volumes.append(HeldOutVolume(f"{stem}_t{frame:03d}", clean))
     return volumes
 
 
-def noisy_volume(volume: TestVolume, condition: Condition) -> torch.Tensor:
+def noisy_volume(volume: HeldOutVolume, condition: Condition) -> torch.Tensor:
     """``volume`` with seeded noise of ``condition``: the same array on every run and machine."""
     noise = SyntheticNoise(condition.kind, condition.sigma)
     noise.set_random_state(seed=item_seed(SEED, f"{volume.name}:{condition.kind}:{condition.sigma}"))
@@ -155,19 +156,11 @@ def methods(condition: Condition, networks: dict[str, VolumeDenoiser], h_factor:
         for name, run in (("BM3D", slicewise(bm3d_denoise)), ("BM4D", bm4d_denoise)):
             source = next(m for m in table if m.startswith(name))
             table[f"{name} bias-corrected, post"] = (run, source)
-            table[f"{name} bias-corrected, squared"] = (_squared_form(run), None)
+            table[f"{name} bias-corrected, squared"] = (rician_bias_corrected(run, "squared"), None)
     return table
 
 
-def _squared_form(run: VolumeDenoiser) -> VolumeDenoiser:
-    def squared(volume: np.ndarray, sigma: float) -> np.ndarray:
-        noise_std = 2.0 * sigma * float(np.sqrt(np.mean(volume**2)))
-        return remove_rician_bias(run(volume**2, noise_std), sigma, squared=True)
-
-    return squared
-
-
-def evaluate(volumes: list[TestVolume], conditions: list[Condition], networks: dict[str, VolumeDenoiser],
+def evaluate(volumes: list[HeldOutVolume], conditions: list[Condition], networks: dict[str, VolumeDenoiser],
              data: Path | None) -> pd.DataFrame:
     """One row per volume, condition and method: PSNR, SSIM, MAE, seconds per volume and per slice."""
     rows = []
@@ -226,7 +219,7 @@ def gaps(means: pd.DataFrame, networks: list[str]) -> list[str]:
     return lines
 
 
-def report(means: pd.DataFrame, volumes: list[TestVolume], networks: dict[str, Path], args: argparse.Namespace) -> str:
+def report(means: pd.DataFrame, volumes: list[HeldOutVolume], networks: dict[str, Path], args: argparse.Namespace) -> str:
     """The Markdown report: machine, command inputs, the table per condition and the gaps."""
     shown = pd.DataFrame({
         "noise": means.condition, "method": means.method, "PSNR (dB)": means.psnr.map("{:.2f}".format),
@@ -283,7 +276,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     if args.data is not None and not (args.data / "datalist.json").is_file():
         raise DataError(f"--data {args.data}: no datalist.json (run monai-denoise prepare first)")
     paths = args.volumes or [s.path for s in sample_volumes() if s.split == "test"]
-    volumes = test_volumes(paths)[:args.max_volumes]
+    volumes = held_out_volumes(paths)[:args.max_volumes]
     networks = {bundle: network_denoiser(bundle, path) for bundle, path in weights.items()}
     for run in networks.values():  # untimed warm-up: the first call sets up the CPU kernels for the slice size
         run(volumes[0].clean.numpy(), 0.0)

@@ -58,9 +58,9 @@ def test_quality_benchmark_scores_every_method_on_whole_volumes(trained_bundle, 
 
 def test_quality_benchmark_noise_is_seeded_per_volume_and_condition(volumes_dir, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO))
-    from benchmarks.quality import Condition, noisy_volume, test_volumes
+    from benchmarks.quality import Condition, held_out_volumes, noisy_volume
 
-    volume = test_volumes([volumes_dir / "sub-04_bold.nii.gz"])
+    volume = held_out_volumes([volumes_dir / "sub-04_bold.nii.gz"])
     assert [v.name for v in volume] == ["sub-04_bold_t000", "sub-04_bold_t001"]
     first = noisy_volume(volume[0], Condition("gaussian", 0.05))
     assert torch.equal(first, noisy_volume(volume[0], Condition("gaussian", 0.05)))
@@ -84,3 +84,27 @@ def test_time_to_quality_reads_wall_clock_validation_curve(trained_bundle, tiny_
     assert (tmp_path / "time_to_quality.png").stat().st_size > 0
     assert first_pass(curve, float(curve.psnr.min()) - 1).epoch == 1
     assert first_pass(curve, float(curve.psnr.max()) + 1) is None
+
+
+def test_quality_benchmark_refuses_bad_weights_and_conditions(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    import argparse
+
+    from benchmarks.quality import Condition, parse_weights
+    from monai_denoise.errors import DataError
+
+    with pytest.raises(DataError, match="unknown bundle 'mri_denoising_nope'"):
+        parse_weights([f"mri_denoising_nope={tmp_path}"])
+    with pytest.raises(DataError, match="no weights file at .*missing.pt"):
+        parse_weights([f"mri_denoising_unet={tmp_path / 'missing.pt'}"])
+    with pytest.raises(argparse.ArgumentTypeError, match="gaussian:SIGMA or rician:SIGMA"):
+        Condition.parse("speckle:0.1")
+
+
+def test_time_to_quality_names_a_run_without_validation_logs(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks.time_to_quality import training_curve
+    from monai_denoise.errors import DataError
+
+    with pytest.raises(DataError, match=f"{tmp_path}: no val_psnr in the TensorBoard logs"):
+        training_curve(tmp_path)
