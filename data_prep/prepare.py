@@ -1,4 +1,4 @@
-"""`monai-denoise prepare`: volumes -> normalised 2D slices, ``datalist.json``, ``manifest.csv``, provenance."""
+"""`monai-denoise prepare`: volumes and pictures -> normalised 2D slices, ``datalist.json``, ``manifest.csv``, provenance."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import platform
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -14,6 +15,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
+import torch
 from monai.transforms import ResizeWithPadOrCrop
 from tqdm import tqdm
 
@@ -21,9 +23,9 @@ from monai_denoise.atomic import atomic_directory
 from monai_denoise.errors import DataError
 from monai_denoise.transforms import PercentileNormalize
 
-from .sources import SourceVolume, volume_id
+from .sources import SourceVolume, is_picture, volume_id
 from .splits import SPLITS, assign_splits
-from .volumes import check_nifti_header, load_volume
+from .volumes import check_input, load_volume
 
 AXES = {"sagittal": 0, "coronal": 1, "axial": 2}
 VERSIONED_PACKAGES = ("monai-denoise", "monai", "torch", "nibabel", "numpy", "itk", "nilearn", "dipy")
@@ -34,8 +36,10 @@ class PrepareConfig:
     """Parameters of a prepared dataset (recorded in its provenance).
 
     Attributes:
-        axis: slicing direction after reorientation to RAS: ``axial``, ``coronal`` or ``sagittal``.
-        size: side of the square output slices, padded or cropped; a multiple of 16.
+        axis: slicing direction after reorientation to RAS: ``axial``, ``coronal`` or ``sagittal``
+            (a 2D picture has one plane and ignores it).
+        size: side of the square output slices, padded or cropped; a multiple of 16. A 2D picture
+            larger than this is cut into non-overlapping ``size`` x ``size`` tiles.
         percentiles: (lower, upper) percentiles mapped to 0 and 1, per source volume, then clipped.
         fractions: training / validation / test fractions of volumes or subjects.
         split_by: ``volume`` (each file, all frames of a 4D series together) or ``subject``.
@@ -105,6 +109,26 @@ def _package_versions() -> dict[str, str]:
     return versions
 
 
+def _tiles(picture: torch.Tensor, size: int) -> Iterator[torch.Tensor]:
+    """Non-overlapping ``size`` x ``size`` tiles of a 2D ``(H, W)`` picture, row by row (the picture itself
+    where a side is shorter than ``size``; the remainder at the right and bottom edges is dropped)."""
+    rows, cols = (range(0, max(n - size, 0) + 1, size) for n in picture.shape)
+    for top in rows:
+        for left in cols:
+            yield picture[top:top + size, left:left + size]
+
+
+def _planes(frame: torch.Tensor, axis: int, picture: bool, size: int) -> Iterator[tuple[str, int, torch.Tensor]]:
+    """(axis name, index, plane) of one ``(X, Y, Z)`` frame: its slices along ``axis``, or a picture's tiles."""
+    if picture:
+        for index, tile in enumerate(_tiles(frame[:, :, 0], size)):
+            yield "tile", index, tile
+        return
+    name = next(n for n, a in AXES.items() if a == axis)
+    for index, plane in enumerate(frame.movedim(axis, 0)):
+        yield name, index, plane
+
+
 def _write_slice(path: Path, image: np.ndarray, spacing: tuple[float, float]) -> None:
     affine = np.diag([spacing[0], spacing[1], 1.0, 1.0])
     nib.save(nib.Nifti1Image(image.astype(np.float32), affine), str(path))
@@ -112,7 +136,7 @@ def _write_slice(path: Path, image: np.ndarray, spacing: tuple[float, float]) ->
 
 def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: PrepareConfig,
                     overwrite: bool = False) -> pd.DataFrame:
-    """Slice, normalise and split ``sources`` into ``output``; return the manifest.
+    """Slice (or tile, for 2D pictures), normalise and split ``sources`` into ``output``; return the manifest.
 
     ``output`` receives ``images/*.nii.gz`` (float32 slices in [0, 1], shape ``(size, size)``),
     ``datalist.json`` (decathlon form, paths relative to ``output``), ``manifest.csv`` (one row per
@@ -126,7 +150,7 @@ def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: Pre
     if not sources:
         raise DataError("no input volumes")
     for source in sources:
-        check_nifti_header(source.path)
+        check_input(source.path)
     axis = AXES[config.axis]
     ids = _unique_ids([s.path for s in sources])
     subjects = {s.path: _subject_of(s.path, config, ids[s.path]) for s in sources}
@@ -146,20 +170,20 @@ def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: Pre
             except ValueError as err:
                 raise DataError(str(err)) from err
             stats = volume.meta["normalization"]
-            spacing = tuple(float(s) for i, s in enumerate(volume.pixdim[:3]) if i != axis)
+            picture = is_picture(source.path)
+            plane_axis = 2 if picture else axis
+            spacing = tuple(float(s) for i, s in enumerate(volume.pixdim[:3]) if i != plane_axis)
             vol_id = ids[source.path]
             for t in range(volume.shape[0]):
-                frames = volume[t].movedim(axis, 0).as_tensor()
-                for index in range(frames.shape[0]):
-                    plane = frames[index]
+                for axis_name, index, plane in _planes(volume[t].as_tensor(), axis, picture, config.size):
                     foreground = float((plane > config.foreground_threshold).float().mean())
                     if foreground < config.min_foreground:
                         continue
                     image = resize(plane[None]).squeeze(0).numpy()
-                    name = f"images/{vol_id}_{config.axis}{index:03d}_t{t:03d}.nii.gz"
+                    name = f"images/{vol_id}_{axis_name}{index:03d}_t{t:03d}.nii.gz"
                     _write_slice(staging / name, image, spacing)
                     rows.append({"image": name, "source_file": str(source.path), "volume_id": vol_id,
-                                 "subject_id": subjects[source.path], "axis": config.axis, "index": index,
+                                 "subject_id": subjects[source.path], "axis": axis_name, "index": index,
                                  "timepoint": t, "split": split_of[subjects[source.path]],
                                  "foreground_fraction": round(foreground, 4), "height": config.size,
                                  "width": config.size, **stats})

@@ -1,4 +1,4 @@
-"""Where input volumes come from: user paths, or the real MRI shipped inside installed packages."""
+"""Where input volumes come from: user paths, or the real images shipped inside installed packages."""
 
 from __future__ import annotations
 
@@ -9,11 +9,15 @@ from pathlib import Path
 from monai_denoise.errors import DataError
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+SAMPLE_PHOTOGRAPHS = ("astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png", "coffee.png", "coins.png",
+                      "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png",
+                      "motorcycle_left.png", "retina.jpg", "rocket.jpg")
 
 
 @dataclass(frozen=True)
 class SourceVolume:
-    """One input file: a 3D volume or a 4D series.
+    """One input file: a 3D volume or a 4D series (NIfTI), or a 2D picture (PNG, JPEG, TIFF).
 
     ``split`` pins the file to a split (used by the embedded sample); None lets the splitter choose.
     """
@@ -33,11 +37,13 @@ def _package_file(package: str, relative: str) -> Path:
 
 
 def sample_volumes() -> list[SourceVolume]:
-    """The embedded sample: four real MRI scans, each used in one role only.
+    """The embedded sample: real MRI scans and photographs, each used in one role only.
 
     - training: nilearn's MNI152 2009a T1 template (197x233x189, 1 mm), smooth, the average of 152
-      brains; and dipy's ``test_piesno`` diffusion-weighted volume (96x96x14), a single acquisition whose
-      real texture and noise floor the template lacks,
+      brains; dipy's ``test_piesno`` diffusion-weighted volume (96x96x14), a single acquisition with
+      real texture and a noise floor; and 15 of scikit-image's grey-level photographs (``SAMPLE_PHOTOGRAPHS``,
+      cut into 192x192 tiles), whose fine texture a denoiser trained on the template alone learns to
+      smooth away,
     - validation: dipy's b0 diffusion image ``S0_10slices`` (128x128x10x1),
     - test: nibabel's 4D EPI BOLD run ``example4d`` (128x96x24x2), a different subject and contrast.
     """
@@ -45,33 +51,44 @@ def sample_volumes() -> list[SourceVolume]:
         SourceVolume(_package_file("nilearn", "datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"),
                      "training"),
         SourceVolume(_package_file("dipy", "data/files/test_piesno.nii.gz"), "training"),
+        *(SourceVolume(_package_file("skimage", f"data/{name}"), "training") for name in SAMPLE_PHOTOGRAPHS),
         SourceVolume(_package_file("dipy", "data/files/S0_10slices.nii.gz"), "validation"),
         SourceVolume(_package_file("nibabel", "tests/data/example4d.nii.gz"), "test"),
     ]
 
 
+def has_suffix(path: Path, suffixes: tuple[str, ...]) -> bool:
+    """Whether the file name ends (case-insensitively) with one of ``suffixes``."""
+    return path.name.lower().endswith(suffixes)
+
+
 def is_nifti(path: Path) -> bool:
-    return path.name.lower().endswith(NIFTI_SUFFIXES)
+    return has_suffix(path, NIFTI_SUFFIXES)
 
 
-def find_nifti_files(inputs: list[str | Path]) -> list[Path]:
-    """Expand files and folders (searched recursively) into a sorted list of NIfTI files.
+def is_picture(path: Path) -> bool:
+    return has_suffix(path, PICTURE_SUFFIXES)
+
+
+def find_files(inputs: list[str | Path], suffixes: tuple[str, ...] = NIFTI_SUFFIXES) -> list[Path]:
+    """Expand files and folders (searched recursively) into a sorted list of files ending with ``suffixes``.
 
     Raises:
-        DataError: a path is missing, a file is not ``.nii`` / ``.nii.gz``, or a folder holds none.
+        DataError: a path is missing, a file has another suffix, or a folder holds none.
     """
+    wanted = " or ".join(suffixes)
     if not inputs:
-        raise DataError("no input given: name NIfTI files or folders, or use --sample")
+        raise DataError(f"no input given: name {wanted} files or folders, or use --sample")
     found: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            files = sorted(p for p in item.rglob("*") if p.is_file() and is_nifti(p))
+            files = sorted(p for p in item.rglob("*") if p.is_file() and has_suffix(p, suffixes))
             if not files:
-                raise DataError(f"{item}: folder holds no .nii or .nii.gz file")
+                raise DataError(f"{item}: folder holds no {wanted} file")
             found.extend(files)
         elif item.is_file():
-            if not is_nifti(item):
-                raise DataError(f"{item}: not a NIfTI file (expected .nii or .nii.gz)")
+            if not has_suffix(item, suffixes):
+                raise DataError(f"{item}: not a supported file (expected {wanted})")
             found.append(item)
         else:
             raise DataError(f"{item}: no such file or folder")
@@ -79,9 +96,9 @@ def find_nifti_files(inputs: list[str | Path]) -> list[Path]:
 
 
 def volume_id(path: Path) -> str:
-    """File name without the NIfTI suffix, e.g. ``sub-01_T1w`` for ``sub-01_T1w.nii.gz``."""
+    """File name without its image suffix, e.g. ``sub-01_T1w`` for ``sub-01_T1w.nii.gz``."""
     name = path.name
-    for suffix in sorted(NIFTI_SUFFIXES, key=len, reverse=True):
+    for suffix in sorted(NIFTI_SUFFIXES + PICTURE_SUFFIXES, key=len, reverse=True):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return path.stem

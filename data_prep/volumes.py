@@ -1,4 +1,4 @@
-"""Load and validate one NIfTI volume or series as a channel-first ``(T, X, Y, Z)`` tensor."""
+"""Load and validate one NIfTI volume or series, or one 2D picture, as a channel-first ``(T, X, Y, Z)`` tensor."""
 
 from __future__ import annotations
 
@@ -9,13 +9,51 @@ import numpy as np
 import torch
 from monai.data import MetaTensor
 from monai.transforms import EnsureChannelFirst, LoadImage, Orientation
+from PIL import Image
 
 from monai_denoise.errors import DataError
 from monai_denoise.transforms import check_finite
 
+from .sources import is_picture
+
 _load = LoadImage(reader="NibabelReader", image_only=True, dtype=np.float32)
 _channel_first = EnsureChannelFirst()
 _to_ras = Orientation(axcodes="RAS", labels=None)
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty (0 bytes)")
+
+
+def check_input(path: Path) -> tuple[int, ...]:
+    """Check a 3D / 4D NIfTI file or a 2D picture (by its suffix); return its shape.
+
+    Raises:
+        DataError: see :func:`check_nifti_header` and :func:`check_picture`.
+    """
+    return check_picture(path) if is_picture(path) else check_nifti_header(path)
+
+
+def check_picture(path: Path) -> tuple[int, int]:
+    """Check that ``path`` is a readable single-frame 2D picture (PNG, JPEG, TIFF); return ``(height, width)``.
+
+    Raises:
+        DataError: missing, empty, not a picture, or with several frames (a multi-page TIFF).
+    """
+    _check_file(path)
+    try:
+        with Image.open(path) as image:
+            frames = getattr(image, "n_frames", 1)
+            image.verify()
+            width, height = image.size
+    except Exception as err:  # PIL raises several types for foreign or damaged files
+        raise DataError(f"{path}: not a readable picture ({type(err).__name__}: {err})") from err
+    if frames != 1:
+        raise DataError(f"{path}: expected a single 2D picture, got {frames} frames")
+    return height, width
 
 
 def check_nifti_header(path: Path) -> tuple[int, ...]:
@@ -24,10 +62,7 @@ def check_nifti_header(path: Path) -> tuple[int, ...]:
     Raises:
         DataError: missing, empty, not NIfTI, or with a number of dimensions other than 3 or 4.
     """
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: file is empty (0 bytes)")
+    _check_file(path)
     try:
         image = nib.load(str(path))
     except Exception as err:  # nibabel raises several types for foreign or damaged files
@@ -40,22 +75,47 @@ def check_nifti_header(path: Path) -> tuple[int, ...]:
     return shape
 
 
-def load_volume(path: Path, reorient: bool = True) -> MetaTensor:
-    """Read ``path`` into a float32 ``(T, X, Y, Z)`` MetaTensor (T = 1 for a 3D volume), RAS-oriented.
+def load_picture(path: Path) -> MetaTensor:
+    """Read a 2D picture into a float32 ``(1, H, W, 1)`` MetaTensor with unit spacing.
+
+    Colour pictures become their luminance (PIL's ``L`` mode); 16-bit and float pictures keep their values.
 
     Raises:
-        DataError: see :func:`check_nifti_header`; also truncated data, and NaN or Inf voxels.
+        DataError: see :func:`check_picture`; also truncated data.
     """
-    check_nifti_header(path)
+    check_picture(path)
     try:
-        volume = _channel_first(_load(str(path)))
+        with Image.open(path) as image:
+            keeps_values = image.mode in ("I", "F") or image.mode.startswith("I;16")
+            array = np.asarray(image if keeps_values else image.convert("L"), dtype=np.float32)
     except Exception as err:
         raise DataError(f"{path}: cannot read the image data, the file may be truncated "
                         f"({type(err).__name__}: {err})") from err
+    return MetaTensor(torch.from_numpy(array.copy())[None, :, :, None], affine=torch.eye(4),
+                      meta={"filename_or_obj": str(path)})
+
+
+def load_volume(path: Path, reorient: bool = True) -> MetaTensor:
+    """Read ``path`` into a float32 ``(T, X, Y, Z)`` MetaTensor (T = 1 for a 3D volume), RAS-oriented.
+
+    A 2D picture (PNG, JPEG, TIFF) becomes ``(1, H, W, 1)`` as it is stored, see :func:`load_picture`.
+
+    Raises:
+        DataError: see :func:`check_input`; also truncated data, and NaN or Inf voxels.
+    """
+    if is_picture(path):
+        volume = load_picture(path)
+    else:
+        check_nifti_header(path)
+        try:
+            volume = _channel_first(_load(str(path)))
+        except Exception as err:
+            raise DataError(f"{path}: cannot read the image data, the file may be truncated "
+                            f"({type(err).__name__}: {err})") from err
     try:
         check_finite(volume, str(path))
     except ValueError as err:
         raise DataError(str(err)) from err
-    if reorient:
+    if reorient and not is_picture(path):
         volume = _to_ras(volume)
     return volume if isinstance(volume, MetaTensor) else MetaTensor(torch.as_tensor(volume))

@@ -11,9 +11,11 @@ from .errors import DataError
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("prepare", help="turn NIfTI volumes into a split, paired slice dataset")
-    p.add_argument("inputs", nargs="*", help="NIfTI files (3D or 4D) or folders of them")
-    p.add_argument("--sample", action="store_true", help="use the embedded sample MRI (MNI152 T1, dipy b0, EPI)")
+    p = sub.add_parser("prepare", help="turn NIfTI volumes and 2D pictures into a split, paired slice dataset")
+    p.add_argument("inputs", nargs="*",
+                   help="NIfTI files (3D or 4D), 2D pictures (PNG, JPEG, TIFF; cut into --size tiles) or folders of them")
+    p.add_argument("--sample", action="store_true",
+                   help="use the embedded sample (MNI152 T1, dipy scans, scikit-image photographs, EPI)")
     p.add_argument("--output", required=True, help="output folder (datalist.json, manifest.csv, images/)")
     p.add_argument("--axis", default="axial", choices=["axial", "coronal", "sagittal"])
     p.add_argument("--size", type=int, default=192, help="square slice size, a multiple of 16 (default 192)")
@@ -29,11 +31,11 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
 
 def _run_prepare(args: argparse.Namespace) -> None:
     from data_prep import PrepareConfig, prepare_dataset
-    from data_prep.sources import SourceVolume, find_nifti_files, sample_volumes
+    from data_prep.sources import NIFTI_SUFFIXES, PICTURE_SUFFIXES, SourceVolume, find_files, sample_volumes
 
     if args.sample and args.inputs:
         raise DataError("give either INPUT paths or --sample, not both")
-    sources = sample_volumes() if args.sample else [SourceVolume(p) for p in find_nifti_files(args.inputs)]
+    sources = sample_volumes() if args.sample else [SourceVolume(p) for p in find_files(args.inputs, NIFTI_SUFFIXES + PICTURE_SUFFIXES)]
     config = PrepareConfig(axis=args.axis, size=args.size, percentiles=tuple(args.percentiles),
                            fractions=tuple(args.split), split_by=args.split_by,
                            subject_pattern=args.subject_pattern, seed=args.seed, min_foreground=args.min_foreground)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep.sources import find_nifti_files
+from data_prep.sources import find_files
 from data_prep.volumes import check_nifti_header
 
 from .errors import DataError
@@ -65,7 +65,7 @@ def list_volumes(inputs: str | Path | list[str | Path]) -> list[dict]:
     Every file's header is checked first (3D or 4D NIfTI), so a bad file stops the run before any
     output is written.
     """
-    paths = find_nifti_files(list(inputs) if isinstance(inputs, (list, tuple)) else [inputs])
+    paths = find_files(list(inputs) if isinstance(inputs, (list, tuple)) else [inputs])
     for p in paths:
         check_nifti_header(p)
     return [{"image": str(p)} for p in paths]

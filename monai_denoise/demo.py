@@ -1,6 +1,7 @@
 """`monai-denoise demo`: the main job on the embedded sample MRI, from raw volumes to a report.
 
-1. prepare the sample (MNI152 T1 and dipy test_piesno -> training, dipy b0 -> validation, EPI BOLD -> test),
+1. prepare the sample (MNI152 T1, dipy test_piesno and photographs -> training, dipy b0 -> validation,
+EPI BOLD -> test),
 2. train the U-Net bundle (``train.json``), 3. evaluate it on the seeded noisy test split
 (``evaluate.json``) next to the noisy input and a Gaussian filter tuned on validation,
 4. denoise the held-out EPI series (``inference.json``), 5. write tables and figures.

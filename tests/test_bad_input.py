@@ -10,6 +10,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from PIL import Image
 
 from monai_denoise.cli import main
 from monai_denoise.data import list_volumes, load_datalist
@@ -67,6 +68,20 @@ def text_file(folder: Path) -> Path:
     return path
 
 
+def picture_case(name: str, frames: list[np.ndarray], cut: bool = False):
+    def make(folder: Path) -> Path:
+        path = folder / name
+        first, *more = (Image.fromarray(frame) for frame in frames)
+        first.save(path, save_all=bool(more), append_images=more)
+        if cut:
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        return path
+    return make
+
+
+PICTURE = np.random.default_rng(1).integers(0, 256, (24, 20), dtype=np.uint8)
+
+
 def empty_folder(folder: Path) -> Path:
     path = folder / "z_empty_folder"
     path.mkdir()
@@ -84,7 +99,7 @@ BAD_INPUTS = [
     pytest.param(zero_byte_file, re.escape("file is empty (0 bytes)"), id="zero-byte"),
     pytest.param(truncated_file, "cannot read the image data, the file may be truncated", id="truncated"),
     pytest.param(random_bytes_file, "not a readable NIfTI file", id="random-bytes"),
-    pytest.param(text_file, re.escape("not a NIfTI file (expected .nii or .nii.gz)"), id="txt"),
+    pytest.param(text_file, re.escape("not a supported file (expected .nii or .nii.gz or .png"), id="txt"),
     pytest.param(volume_case("z_nan.nii.gz", with_bad_voxels(np.nan)), re.escape("contains 3 NaN or Inf voxel(s)"),
                  id="nan"),
     pytest.param(volume_case("z_inf.nii.gz", with_bad_voxels(np.inf)), re.escape("contains 3 NaN or Inf voxel(s)"),
@@ -95,7 +110,14 @@ BAD_INPUTS = [
                  id="2d"),
     pytest.param(volume_case("z_5d.nii.gz", random_volume(shape=(8, 8, 4, 2, 2))),
                  re.escape("expected a 3D volume or a 4D series, got 5D data of shape (8, 8, 4, 2, 2)"), id="5d"),
-    pytest.param(empty_folder, "folder holds no .nii or .nii.gz file", id="empty-folder"),
+    pytest.param(empty_folder, "folder holds no .nii or .nii.gz or .png or .jpg or .jpeg or .tif or .tiff file",
+                 id="empty-folder"),
+    pytest.param(picture_case("z_cut.png", [PICTURE], cut=True), re.escape("not a readable picture (OSError"),
+                 id="truncated-png"),
+    pytest.param(picture_case("z_pages.tif", [PICTURE, PICTURE]), "expected a single 2D picture, got 2 frames",
+                 id="multi-page-tiff"),
+    pytest.param(picture_case("z_flat.png", [np.full((24, 20), 7, dtype=np.uint8)]),
+                 "cannot normalise, the 0.5 and 99.5 percentiles are equal", id="constant-png"),
 ]
 
 

@@ -12,11 +12,13 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from data_prep import PrepareConfig, prepare_dataset, sample_volumes
 from data_prep.sources import SourceVolume
 from data_prep.splits import SPLITS, assign_splits, split_counts
-from data_prep.volumes import check_nifti_header
+from data_prep.sources import SAMPLE_PHOTOGRAPHS
+from data_prep.volumes import check_input
 from monai_denoise.errors import DataError
 
 SHAPE = (24, 20, 12)  # x, y, z; axial slices are 24 x 20
@@ -147,6 +149,53 @@ def test_slices_are_cut_after_reorientation_to_ras_and_keep_the_in_plane_spacing
     written = nib.load(str(tmp_path / "out" / row.image))
     np.testing.assert_allclose(np.asanyarray(written.dataobj), expected[x0:x0 + SIZE, y0:y0 + SIZE], atol=1e-5)
     np.testing.assert_allclose(written.header.get_zooms()[:2], (2.0, 3.0))
+
+
+def write_picture(path: Path, array: np.ndarray, mode: str | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array, mode=mode).save(path)
+    return path
+
+
+def test_a_colour_picture_is_cut_into_normalised_grey_tiles(tmp_path):
+    rgb = np.random.default_rng(3).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    path = write_picture(tmp_path / "in" / "photo.png", rgb)
+
+    manifest = prepare_dataset([SourceVolume(path, "training")], tmp_path / "out", make_config())
+
+    # 40 x 50 in 16 x 16 tiles: rows at 0 and 16, columns at 0, 16 and 32; the rest of the edges is dropped
+    assert manifest["index"].tolist() == list(range(6))
+    assert set(manifest.axis) == {"tile"} and set(manifest.volume_id) == {"photo"}
+    grey = np.asarray(Image.fromarray(rgb).convert("L"), dtype=np.float32)
+    row = manifest.iloc[4]  # second row of tiles, second column
+    expected = np.clip((grey - row.lower_value) / (row.upper_value - row.lower_value), 0.0, 1.0)[16:32, 16:32]
+    written = nib.load(str(tmp_path / "out" / row.image))
+    np.testing.assert_allclose(np.asanyarray(written.dataobj), expected, atol=1e-5)
+    np.testing.assert_allclose(written.header.get_zooms()[:2], (1.0, 1.0))
+
+
+def test_a_16_bit_picture_keeps_its_values_and_a_small_one_is_padded(tmp_path):
+    array = np.zeros((12, 10), dtype=np.uint16)
+    array[2:10, 2:8] = np.arange(48, dtype=np.uint16).reshape(8, 6) * 1000 + 5000
+    path = write_picture(tmp_path / "in" / "xray.png", array)
+
+    manifest = prepare_dataset([SourceVolume(path, "training")], tmp_path / "out", make_config(percentiles=(0, 100)))
+
+    assert len(manifest) == 1 and manifest.iloc[0].upper_value == 52000.0
+    data = read_slice(tmp_path / "out" / manifest.iloc[0].image)
+    assert data.shape == (SIZE, SIZE)
+    np.testing.assert_allclose(data[2:14, 3:13], array / 52000.0, atol=1e-6)
+    assert data[:2].max() == 0.0 and data[:, :3].max() == 0.0
+
+
+def test_volumes_and_pictures_mix_in_one_dataset(tmp_path, one_volume):
+    picture = write_picture(tmp_path / "in" / "gravel.jpg",
+                            np.random.default_rng(5).integers(0, 256, (32, 32), dtype=np.uint8))
+
+    manifest = prepare_dataset([*one_volume, SourceVolume(picture, "training")], tmp_path / "out", make_config())
+
+    assert manifest.groupby("volume_id").axis.first().to_dict() == {"gravel": "tile", "solo": "axial"}
+    assert manifest.groupby("volume_id").size().to_dict() == {"gravel": 4, "solo": SHAPE[2]}
 
 
 def test_provenance_records_parameters_sources_and_package_versions(prepared, inputs):
@@ -287,17 +336,20 @@ def test_slices_below_the_foreground_threshold_are_skipped(tmp_path, min_foregro
 
 def test_sample_volumes_are_the_files_shipped_with_installed_packages():
     sample = sample_volumes()
+    photographs = len(SAMPLE_PHOTOGRAPHS)
 
-    assert [s.split for s in sample] == ["training", "training", "validation", "test"]
+    assert [s.split for s in sample] == ["training"] * (2 + photographs) + ["validation", "test"]
     expected = [("nilearn", "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz", (197, 233, 189)),
                 ("dipy", "test_piesno.nii.gz", (96, 96, 14)),
+                *(("skimage", name, None) for name in SAMPLE_PHOTOGRAPHS),
                 ("dipy", "S0_10slices.nii.gz", (128, 128, 10, 1)),
                 ("nibabel", "example4d.nii.gz", (128, 96, 24, 2))]
-    for source, (package, name, shape) in zip(sample, expected):
+    for source, (package, name, shape) in zip(sample, expected, strict=True):
         assert source.path.is_file()
         assert source.path.name == name
         assert package in source.path.parts
-        assert check_nifti_header(source.path) == shape
+        found = check_input(source.path)
+        assert found == shape if shape else min(found) >= 192, name
 
 
 # --- output folder -------------------------------------------------------------------------------------------

@@ -287,7 +287,8 @@ def metadata(spec: BundleSpec) -> dict:
                        "inference denoises 3D volumes and 4D series slice by slice and restores the input's scale.",
         "authors": "monai-denoise contributors",
         "copyright": "Copyright (c) monai-denoise contributors",
-        "data_source": ("Embedded sample: MNI152 2009a T1 template (nilearn) and dipy test_piesno (training), "
+        "data_source": ("Embedded sample: MNI152 2009a T1 template (nilearn), dipy test_piesno and 15 "
+                        "scikit-image photographs in tiles (training), "
                         "dipy S0_10slices b0 (validation), nibabel example4d EPI (test)"),
         "data_type": "nifti",
         "image_classes": "single channel magnitude MR slice, normalised to [0, 1] by the 0.5 / 99.5 percentiles",
