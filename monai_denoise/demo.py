@@ -23,7 +23,7 @@ from .reports import plot_panels, plot_training_curves, read_scalars, summarize,
 from .workflows import bundle_dir, denoise, load_network, noisy_set, parse, run_workflow
 
 BUNDLE = "mri_denoising_unet"
-DEMO_EPOCHS = 120
+DEMO_EPOCHS = 70
 
 
 def _stage(text: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -14,10 +15,36 @@ class FramewiseSliceInferer(SliceInferer):
     The T frames of a 4D series (T = 1 for a 3D volume) are folded into the batch, each frame is
     processed slice by slice along ``spatial_dim`` with MONAI's ``SliceInferer`` (sliding windows of
     ``roi_size`` within a slice), and the output has the input's shape ``(B, T, X, Y, Z)``.
+
+    Args:
+        window_multiple: where a slice side is shorter than ``roi_size``, shrink the window to that side
+            rounded up to a multiple of this (the network's size divisor) instead of padding the slice
+            to ``roi_size``: a 128x96 EPI slice then runs as one 128x96 window, not one 192x192 window.
+            Default None: MONAI's behaviour (pad to ``roi_size``), for networks with a fixed input size.
+        args, kwargs: passed to ``SliceInferer`` (``spatial_dim``, ``roi_size``, ``sw_batch_size``, ...).
     """
+
+    def __init__(self, *args: Any, window_multiple: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if window_multiple is not None and window_multiple < 1:
+            raise ValueError(f"window_multiple must be a positive integer or None, got {window_multiple}")
+        self.window_multiple = window_multiple
 
     def __call__(self, inputs: torch.Tensor, network: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
         batch, frames, *spatial = inputs.shape
         folded = inputs.reshape(batch * frames, 1, *spatial)
-        out = super().__call__(folded, network, *args, **kwargs)
+        out = SliceInferer.__call__(self._fitted(spatial), folded, network, *args, **kwargs)
         return out.reshape(batch, frames, *spatial)
+
+    def _fitted(self, spatial: list[int]) -> SliceInferer:
+        """This inferer, or a copy whose window is shrunk to the slice (see ``window_multiple``)."""
+        if self.window_multiple is None:
+            return self
+        plane = [s for d, s in enumerate(spatial) if d != self.spatial_dim]
+        multiple = self.window_multiple
+        roi = tuple(min(r, -(-s // multiple) * multiple) for r, s in zip(self.orig_roi_size, plane))
+        if roi == tuple(self.orig_roi_size):
+            return self
+        fitted = copy.copy(self)
+        fitted.orig_roi_size = roi
+        return fitted

@@ -1,4 +1,4 @@
-"""The DRUNet bundle ships trained weights: its inference.json denoises a user's volume out of the box."""
+"""Bundles with a release record ship trained weights: their inference.json denoises a user's volume out of the box."""
 
 from __future__ import annotations
 
@@ -7,27 +7,34 @@ import sys
 
 import nibabel as nib
 import numpy as np
+import pytest
 import torch
 from conftest import REPO
 
 from data_prep.sources import sample_volumes
 from monai_denoise.workflows import parse
 
-RELEASED = REPO / "bundles" / "mri_denoising_drunet"
-WEIGHTS = RELEASED / "models" / "model.pt"
+RELEASED = sorted(record.parent for record in (REPO / "bundles").glob("*/releases.json"))
 
 
 def psnr(image: np.ndarray, clean: np.ndarray, data_range: float) -> float:
     return float(10 * np.log10(data_range**2 / np.mean((image - clean) ** 2)))
 
 
-def test_released_weights_are_small_and_fit_the_bundle_network():
-    assert WEIGHTS.stat().st_size <= 5 * 2**20, "weights above 5 MB go to large_files.yml, not to git"
-    network = parse(RELEASED.name, ["inference"]).get_parsed_content("network_def")
-    network.load_state_dict(torch.load(WEIGHTS, map_location="cpu", weights_only=True), strict=True)
+def test_the_unet_and_drunet_bundles_ship_weights():
+    assert [bundle.name for bundle in RELEASED] == ["mri_denoising_drunet", "mri_denoising_unet"]
 
 
-def test_inference_json_denoises_an_unseen_scan_with_the_shipped_weights(tmp_path):
+@pytest.mark.parametrize("released", RELEASED, ids=lambda p: p.name)
+def test_released_weights_are_small_and_fit_the_bundle_network(released):
+    weights = released / "models" / "model.pt"
+    assert weights.stat().st_size <= 5 * 2**20, "weights above 5 MB go to large_files.yml, not to git"
+    network = parse(released.name, ["inference"]).get_parsed_content("network_def")
+    network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True), strict=True)
+
+
+@pytest.mark.parametrize("released", RELEASED, ids=lambda p: p.name)
+def test_inference_json_denoises_an_unseen_scan_with_the_shipped_weights(tmp_path, released):
     """Real EPI slices the release never trained on, noisy in scanner units, through the documented command."""
     test_scan = next(s.path for s in sample_volumes() if s.split == "test")
     source = nib.load(str(test_scan))
@@ -38,8 +45,8 @@ def test_inference_json_denoises_an_unseen_scan_with_the_shipped_weights(tmp_pat
     inputs.mkdir()
     nib.save(nib.Nifti1Image(noisy, source.affine), str(inputs / "scan.nii.gz"))
 
-    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(RELEASED / "configs" / "inference.json"),
-               "--bundle_root", str(RELEASED), "--dataset_dir", str(inputs), "--output_dir", str(outputs)]
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(released / "configs" / "inference.json"),
+               "--bundle_root", str(released), "--dataset_dir", str(inputs), "--output_dir", str(outputs)]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 

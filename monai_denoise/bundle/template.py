@@ -223,7 +223,8 @@ def inference_config(spec: BundleSpec) -> dict:
         "dataloader": {"_target_": "DataLoader", "dataset": "@dataset", "batch_size": 1, "shuffle": False,
                        "num_workers": 0},
         "inferer": {"_target_": "monai_denoise.inferers.FramewiseSliceInferer", "spatial_dim": "@slice_axis",
-                    "roi_size": "@roi_size", "sw_batch_size": 8, "overlap": 0.25, "mode": "gaussian"},
+                    "roi_size": "@roi_size", "sw_batch_size": 8, "overlap": 0.25, "mode": "gaussian",
+                    "window_multiple": 16},
         "postprocessing": {"_target_": "Compose", "transforms": [
             {"_target_": "Invertd", "keys": "pred", "transform": "@preprocessing", "orig_keys": "image",
              "nearest_interp": False, "to_tensor": True},
