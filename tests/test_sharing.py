@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import socket
 import zipfile
@@ -17,10 +18,15 @@ import torch
 from conftest import TINY, UNET_BUNDLE, phantom, write_nifti
 from monai.bundle import ConfigParser, ConfigWorkflow
 
+from monai_denoise.bundle import BUNDLES
 from monai_denoise.errors import DataError
 from monai_denoise.sharing import (export_bundle, extract_bundle, package_bundle, scan_configs,
                                    verify_bundle)
 
+VERSION = BUNDLES[UNET_BUNDLE.name].version
+"""The version a site's copy of the U-Net bundle starts from."""
+NEXT = "{}.{}.0".format(*(int(part) + (i == 1) for i, part in enumerate(VERSION.split(".")[:2])))
+"""The version a site bumps to when it retrains."""
 PACKAGED = {"LICENSE", "configs/train.json", "configs/evaluate.json", "configs/inference.json",
             "configs/multi_gpu_train.json", "configs/metadata.json", "configs/logging.conf", "docs/README.md",
             "models/model.pt", "manifest.json"}
@@ -41,10 +47,13 @@ def offline(monkeypatch):
 
 @pytest.fixture
 def bundle(trained_bundle, tmp_path) -> Path:
-    """A private copy of the trained U-Net bundle, its weights in models/, with working clutter that must not ship."""
+    """A private copy of the trained U-Net bundle, its weights in models/, with working clutter that must not ship.
+
+    The project's release record stays behind: the site releases its own weights.
+    """
     source, output = trained_bundle
     bundle = tmp_path / "site_a" / source.name
-    shutil.copytree(source, bundle)
+    shutil.copytree(source, bundle, ignore=shutil.ignore_patterns("releases.json"))
     (bundle / "models").mkdir(exist_ok=True)
     for name in ("model.pt", "checkpoint_last.pt"):
         shutil.copy(output / "models" / name, bundle / "models" / name)
@@ -78,11 +87,11 @@ def test_package_holds_one_folder_with_a_complete_manifest(packaged):
     assert manifest["sha256"] == {path: hashlib.sha256(data).hexdigest()
                                   for path, data in files.items() if path != "manifest.json"}
     assert files["models/model.pt"] == (bundle / "models" / "model.pt").read_bytes()
-    assert (manifest["name"], manifest["version"]) == (bundle.name, "0.2.0")
+    assert (manifest["name"], manifest["version"]) == (bundle.name, VERSION)
     assert manifest["packages"] == {name: version(name) for name in
                                     ("monai", "torch", "numpy", "nibabel", "pytorch-ignite", "monai-denoise")}
     releases = json.loads((bundle / "releases.json").read_text())
-    assert releases == {"0.2.0": manifest["sha256"]["models/model.pt"]}
+    assert releases == {VERSION: manifest["sha256"]["models/model.pt"]}
 
 
 def test_package_ships_no_image_and_no_training_file_name(packaged, tiny_dataset, tmp_path):
@@ -108,24 +117,24 @@ def test_package_refuses_changed_weights_until_the_version_is_bumped(packaged, t
     retrained = tmp_path / "retrained.pt"
     torch.save(state, retrained)
     before = archive.read_bytes()
-    with pytest.raises(DataError, match=r"version 0\.2\.0 was released with other weights.*bump `version`"):
+    with pytest.raises(DataError, match=rf"version {re.escape(VERSION)} was released with other weights.*bump `version`"):
         package_bundle(bundle, archive, weights=retrained)
     assert archive.read_bytes() == before, "a refused package leaves the previous one untouched"
 
     meta_file = bundle / "configs" / "metadata.json"
     meta = json.loads(meta_file.read_text())
-    meta["version"] = "0.3.0"
+    meta["version"] = NEXT
     meta_file.write_text(json.dumps(meta))
-    with pytest.raises(DataError, match="0.3.0 has no entry in `changelog`"):
+    with pytest.raises(DataError, match=f"{NEXT} has no entry in `changelog`"):
         package_bundle(bundle, archive, weights=retrained)
-    meta["changelog"]["0.3.0"] = "retrained"
+    meta["changelog"][NEXT] = "retrained"
     meta_file.write_text(json.dumps(meta))
     bumped = package_bundle(bundle, archive, weights=retrained)
-    assert bumped["version"] == "0.3.0"
+    assert bumped["version"] == NEXT
     assert bumped["sha256"]["models/model.pt"] == hashlib.sha256(retrained.read_bytes()).hexdigest()
     releases = json.loads((bundle / "releases.json").read_text())
-    assert releases == {"0.2.0": manifest["sha256"]["models/model.pt"], "0.3.0": bumped["sha256"]["models/model.pt"]}
-    assert package_bundle(bundle, tmp_path / "again.zip", weights=retrained)["version"] == "0.3.0", \
+    assert releases == {VERSION: manifest["sha256"]["models/model.pt"], NEXT: bumped["sha256"]["models/model.pt"]}
+    assert package_bundle(bundle, tmp_path / "again.zip", weights=retrained)["version"] == NEXT, \
         "repackaging the same weights under the same version is allowed"
 
 
@@ -274,7 +283,7 @@ def test_export_matches_the_checkpoint_and_embeds_the_configs(packaged, tmp_path
     assert exported == bundle / "models" / "model.ts" and exported.is_file()
     extra = {"metadata.json": "", "inference.json": ""}
     module = torch.jit.load(str(exported), _extra_files=extra)
-    assert json.loads(extra["metadata.json"])["version"] == "0.2.0"
+    assert json.loads(extra["metadata.json"])["version"] == VERSION
     assert json.loads(extra["inference.json"])["network_def"]["backbone"]["_target_"] == "UNet"
     reference = network_with_weights(bundle)
     image = torch.rand(2, 1, 96, 80, generator=torch.Generator().manual_seed(1))

@@ -136,12 +136,12 @@ UNET = BundleSpec(
             "BM3D 0.66 s), but batch norm ties them to that level (at 0.10 they reach 24.92 dB, below non-local "
             "means) and they keep the Rician noise floor of magnitude images; train with "
             "`configs/noise/blind.json` for unknown levels and Rician noise.")
-        + "`monai-denoise demo` (version 0.2.0, 120 epochs, Gaussian sigma 0.05, 2 CPU cores, 7.2 minutes), 48 seeded "
+        + "`monai-denoise demo` (version 0.3.0, 70 epochs, Gaussian sigma 0.05, 2 CPU cores, 6.8 minutes), 48 seeded "
           "noisy test slices of the held-out EPI run (192x192, padded background included), mean +- std:\n\n"
           "| method | PSNR (dB) | SSIM | MAE |\n|---|---|---|---|\n"
           "| noisy input | 28.52 +- 0.05 | 0.244 +- 0.008 | 0.0225 |\n"
           "| Gaussian filter (0.5 px, tuned on validation) | 31.77 +- 0.09 | 0.419 +- 0.007 | 0.0153 |\n"
-          "| this bundle | 36.66 +- 0.48 | 0.960 +- 0.002 | 0.0053 |\n\n"
+          "| this bundle | 36.98 +- 0.46 | 0.941 +- 0.004 | 0.0055 |\n\n"
         + compare_measured("35.14 +- 0.30", "0.760 +- 0.007", "0.0091", (37.03, 35.14, 28.33))),
 )
 
