@@ -23,13 +23,7 @@ from monai_denoise.baselines import BASELINES, apply
 from monai_denoise.bundle import BUNDLES
 from monai_denoise.errors import DataError
 from monai_denoise.metrics import image_metrics
-from monai_denoise.reports import (
-    markdown_table,
-    read_scalars,
-    save_figure,
-    write_csv,
-    write_text,
-)
+from monai_denoise.reports import markdown_table, read_scalars, save_figure, write_csv, write_text
 from monai_denoise.workflows import noisy_set, parse, run_workflow
 
 from .speed import machine

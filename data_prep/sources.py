@@ -41,9 +41,9 @@ def sample_volumes() -> list[SourceVolume]:
 
     - training: nilearn's MNI152 2009a T1 template (197x233x189, 1 mm), smooth, the average of 152
       brains; dipy's ``test_piesno`` diffusion-weighted volume (96x96x14), a single acquisition with
-      real texture and a noise floor; and 15 of scikit-image's grey-level photographs (``SAMPLE_PHOTOGRAPHS``,
-      cut into 192x192 tiles), whose fine texture a denoiser trained on the template alone learns to
-      smooth away,
+      real texture and a noise floor; and 15 of scikit-image's photographs (``SAMPLE_PHOTOGRAPHS``, as
+      grey levels, cut into 192x192 tiles), whose fine texture a denoiser trained on the template
+      alone learns to smooth away,
     - validation: dipy's b0 diffusion image ``S0_10slices`` (128x128x10x1),
     - test: nibabel's 4D EPI BOLD run ``example4d`` (128x96x24x2), a different subject and contrast.
     """

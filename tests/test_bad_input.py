@@ -82,6 +82,18 @@ def picture_case(name: str, frames: list[np.ndarray], cut: bool = False):
 PICTURE = np.random.default_rng(1).integers(0, 256, (24, 20), dtype=np.uint8)
 
 
+def float_picture_with_nan() -> np.ndarray:
+    array = PICTURE.astype(np.float32)
+    array[3, 4] = array[5, 6] = np.nan
+    return array
+
+
+def random_bytes_picture(folder: Path) -> Path:
+    path = folder / "z_noise.png"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    return path
+
+
 def empty_folder(folder: Path) -> Path:
     path = folder / "z_empty_folder"
     path.mkdir()
@@ -116,6 +128,10 @@ BAD_INPUTS = [
                  id="truncated-png"),
     pytest.param(picture_case("z_pages.tif", [PICTURE, PICTURE]), "expected a single 2D picture, got 2 frames",
                  id="multi-page-tiff"),
+    pytest.param(random_bytes_picture, re.escape("not a readable picture (UnidentifiedImageError"),
+                 id="random-bytes-png"),
+    pytest.param(picture_case("z_nan.tif", [float_picture_with_nan()]), re.escape("contains 2 NaN or Inf voxel(s)"),
+                 id="nan-float-tiff"),
     pytest.param(picture_case("z_flat.png", [np.full((24, 20), 7, dtype=np.uint8)]),
                  "cannot normalise, the 0.5 and 99.5 percentiles are equal", id="constant-png"),
 ]
