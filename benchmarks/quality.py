@@ -7,7 +7,8 @@ Every test volume (by default the embedded EPI run that no bundle trains on; eac
 one volume) is normalised with the 0.5 / 99.5 percentiles to [0, 1] as ``data_prep`` does, then, for
 each noise condition, gets seeded noise (the same on every run and machine) and is denoised by:
 
-- each bundle, slice by slice through its own ``inference.json`` inferer and the given weights;
+- each bundle, slice by slice through its own ``inference.json`` inferer and the given weights (a
+  noise-level-conditioned bundle twice: given the true sigma, and estimating it from the volume);
 - non-local means (scikit-image, slice by slice, filter strength tuned on the validation split's
   slices when ``--data`` is given, else 0.8 sigma);
 - BM3D slice by slice and BM4D on the whole volume, both given the true sigma; under Rician noise also
@@ -32,13 +33,21 @@ import bm4d
 import numpy as np
 import pandas as pd
 import torch
+from monai.inferers import Inferer
 
 from data_prep.sources import sample_volumes
 from data_prep.volumes import load_volume
-from monai_denoise.baselines import (BASELINES, bm3d_denoise, nl_means, remove_rician_bias, rician_bias_corrected,
-                                     tune)
+from monai_denoise.baselines import (
+    BASELINES,
+    bm3d_denoise,
+    nl_means,
+    remove_rician_bias,
+    rician_bias_corrected,
+    tune,
+)
 from monai_denoise.bundle import BUNDLES
 from monai_denoise.errors import DataError
+from monai_denoise.inferers import NoiseLevelInferer
 from monai_denoise.metrics import image_metrics
 from monai_denoise.reports import markdown_table, write_csv, write_text
 from monai_denoise.transforms import PercentileNormalize, SyntheticNoise, item_seed
@@ -112,17 +121,28 @@ def bm4d_denoise(volume: np.ndarray, sigma: float) -> np.ndarray:
     return np.asarray(bm4d.bm4d(volume, sigma_psd=sigma), dtype=np.float32)
 
 
-def network_denoiser(bundle: str, weights: Path) -> VolumeDenoiser:
-    """The bundle's network with ``weights``, applied slice by slice with its ``inference.json`` inferer."""
+def network_denoisers(bundle: str, weights: Path) -> dict[str, VolumeDenoiser]:
+    """Method name -> the bundle's network with ``weights``, slice by slice with its ``inference.json`` inferer.
+
+    A noise-level-conditioned bundle comes twice: given the true sigma, as BM3D and BM4D are, and with the
+    sigma its inferer estimates from the noisy volume, as it runs on a user's scan by default.
+    """
     parser = parse(bundle, ["inference"], device="$torch.device('cpu')", amp=False)
     network = load_network(parser, weights)
     inferer = parser.get_parsed_content("inferer")
 
-    @torch.no_grad()
-    def run(volume: np.ndarray, sigma: float) -> np.ndarray:
-        return inferer(torch.from_numpy(volume)[None, None], network)[0, 0].numpy()
+    def with_inferer(volume_inferer: Inferer | None = None) -> VolumeDenoiser:
+        @torch.no_grad()
+        def run(volume: np.ndarray, sigma: float) -> np.ndarray:
+            chosen = volume_inferer or NoiseLevelInferer(inferer.inferer, sigma)
+            return chosen(torch.from_numpy(volume)[None, None], network)[0, 0].numpy()
 
-    return run
+        return run
+
+    if not isinstance(inferer, NoiseLevelInferer):
+        return {bundle: with_inferer(inferer)}
+    return {f"{bundle} (true sigma)": with_inferer(),
+            f"{bundle} (estimated sigma)": with_inferer(NoiseLevelInferer(inferer.inferer, "estimate"))}
 
 
 def nlm_strength(data: Path | None, condition: Condition) -> float:
@@ -219,8 +239,9 @@ def gaps(means: pd.DataFrame, networks: list[str]) -> list[str]:
     return lines
 
 
-def report(means: pd.DataFrame, volumes: list[HeldOutVolume], networks: dict[str, Path], args: argparse.Namespace) -> str:
-    """The Markdown report: machine, command inputs, the table per condition and the gaps."""
+def report(means: pd.DataFrame, volumes: list[HeldOutVolume], weights: dict[str, Path], networks: list[str],
+           args: argparse.Namespace) -> str:
+    """The Markdown report: machine, command inputs, the table per condition and the gaps (``networks``: method names)."""
     shown = pd.DataFrame({
         "noise": means.condition, "method": means.method, "PSNR (dB)": means.psnr.map("{:.2f}".format),
         "SSIM": means.ssim.map("{:.4f}".format), "MAE": means.mae.map("{:.4f}".format),
@@ -228,12 +249,12 @@ def report(means: pd.DataFrame, volumes: list[HeldOutVolume], networks: dict[str
         "s / volume": means.seconds_per_volume.map("{:.2f}".format)})
     about = ", ".join(f"{k} {v}" for k, v in machine().items())
     described = ", ".join(f"{v.name} ({'x'.join(map(str, v.clean.shape))})" for v in volumes)
-    weights = ", ".join(f"{b}: `{w}`" for b, w in networks.items())
+    weights_text = ", ".join(f"{b}: `{w}`" for b, w in weights.items())
     return "\n\n".join([
         f"Machine: {about}.",
-        f"Test volumes (mean over them): {described}. Weights: {weights}.",
+        f"Test volumes (mean over them): {described}. Weights: {weights_text}.",
         markdown_table(shown),
-        "Best network against the best BM3D / BM4D form:\n\n" + "\n".join(f"- {g}" for g in gaps(means, list(networks))),
+        "Best network against the best BM3D / BM4D form:\n\n" + "\n".join(f"- {g}" for g in gaps(means, networks)),
         ("PSNR over every voxel of the native-size volume (data range 1), SSIM the mean 2D SSIM of its axial "
          "slices; seeded noise, the same for every method. BM3D and BM4D get the true sigma; under Rician noise "
          "their bias-corrected forms remove the noise floor sqrt(2) sigma. Networks run slice by slice through "
@@ -277,13 +298,13 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         raise DataError(f"--data {args.data}: no datalist.json (run monai-denoise prepare first)")
     paths = args.volumes or [s.path for s in sample_volumes() if s.split == "test"]
     volumes = held_out_volumes(paths)[:args.max_volumes]
-    networks = {bundle: network_denoiser(bundle, path) for bundle, path in weights.items()}
+    networks = {name: run for bundle, path in weights.items() for name, run in network_denoisers(bundle, path).items()}
     for run in networks.values():  # untimed warm-up: the first call sets up the CPU kernels for the slice size
         run(volumes[0].clean.numpy(), 0.0)
     table = evaluate(volumes, args.conditions, networks, args.data)
     args.output.mkdir(parents=True, exist_ok=True)
     write_csv(table, args.output / "quality.csv")
-    text = report(summary(table), volumes, weights, args)
+    text = report(summary(table), volumes, weights, list(networks), args)
     write_text(text, args.output / "quality.md")
     print("\n" + text, flush=True)
     return table

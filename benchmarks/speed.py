@@ -42,7 +42,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from monai_denoise.baselines import bm3d_denoise, nl_means
 from monai_denoise.bundle import BUNDLES
 from monai_denoise.reports import markdown_table, write_csv, write_text
-from monai_denoise.workflows import bundle_dir, config_files, denoise, noisy_set, parse
+from monai_denoise.workflows import bundle_dir, config_files, denoise, network_input, noisy_set, parse
 
 CPU = {"device": "$torch.device('cpu')", "amp": False}
 """Config overrides that keep every bundle on the CPU, where the reference convolution and baselines run."""
@@ -158,8 +158,9 @@ def synthetic_training(parser: ConfigParser, warmup: int, steps: int, memory_for
     network, loss_fn, optimizer = (parser.get_parsed_content(k) for k in ("network", "loss", "optimizer"))
     network.to(memory_format=memory_format)
     batch = parser.get_parsed_content("batch_size") * parser.get_parsed_content("patches_per_slice")
-    shape = (batch, 1, *parser.get_parsed_content("patch_size"))
-    image, label = torch.rand(shape), torch.rand(shape)
+    label = torch.rand(batch, 1, *parser.get_parsed_content("patch_size"))
+    image = network_input(parser, torch.rand_like(label))
+    shape = tuple(image.shape)
     network.train()
     return (shape, *flop_rate(lambda: train_step(network, loss_fn, optimizer, image, label), warmup, steps))
 
@@ -169,9 +170,8 @@ def synthetic_inference(parser: ConfigParser, warmup: int, repeats: int, memory_
                         ) -> tuple[tuple[int, ...], int, float]:
     """(batch shape, FLOPs per batch, FLOP/s) of eval-mode forward passes on ``INFER_BATCH`` random slices."""
     network = parser.get_parsed_content("network").eval().to(memory_format=memory_format)
-    shape = (INFER_BATCH, 1, *parser.get_parsed_content("roi_size"))
-    x = torch.rand(shape)
-    return (shape, *flop_rate(lambda: network(x), warmup, repeats))
+    x = network_input(parser, torch.rand(INFER_BATCH, 1, *parser.get_parsed_content("roi_size")))
+    return (tuple(x.shape), *flop_rate(lambda: network(x), warmup, repeats))
 
 
 class IterationClock:

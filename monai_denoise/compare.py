@@ -91,7 +91,7 @@ def _evaluate_level(sigma: float, parser, config: CompareConfig, weights: dict[s
     noisy, clean, names = noisy_set(parser(config.bundles[0], ["train", "evaluate"], **{"noise#sigma": sigma}))
     results = {"noisy input": _Result(noisy, 0.0)}
     for bundle in config.bundles:
-        bundle_parser = parser(bundle, ["train", "evaluate"])
+        bundle_parser = parser(bundle, ["train", "evaluate"], **{"noise#sigma": sigma})
         network = load_network(bundle_parser, weights[bundle])
         start = time.perf_counter()
         pred = denoise(bundle_parser, network, noisy)

@@ -1,12 +1,17 @@
-"""Slice-by-slice inference over 3D volumes and 4D series."""
+"""Slice-by-slice inference over 3D volumes and 4D series, and noise-level conditioning at inference."""
 
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
 import torch
-from monai.inferers import SliceInferer
+from monai.inferers import Inferer, SliceInferer
+
+from .transforms.noise_level import estimate_noise_sigma
+
+logger = logging.getLogger(__name__)
 
 
 class FramewiseSliceInferer(SliceInferer):
@@ -48,3 +53,47 @@ class FramewiseSliceInferer(SliceInferer):
         fitted = copy.copy(self)
         fitted.orig_roi_size = roi
         return fitted
+
+
+class NoiseLevelInferer(Inferer):
+    """Run ``inferer`` with a network that takes the noisy image plus a noise level map as its last channel.
+
+    The network of a noise-level-conditioned bundle expects ``(N, C + 1, ...)`` input (see
+    :class:`~monai_denoise.transforms.NoiseLevelMap`); this inferer takes ``(B, C, ...)`` images and adds
+    the map to every window ``inferer`` passes to the network, so any inferer (whole image, sliding
+    windows, slice by slice) works unchanged.
+
+    Args:
+        inferer: the inferer that runs the network, e.g. ``SimpleInferer`` or ``FramewiseSliceInferer``.
+        noise_level: the noise standard deviation on the input's (normalised) scale, or ``"estimate"`` to
+            estimate it from the input of each call with :func:`~monai_denoise.transforms.estimate_noise_sigma`
+            (the median over images and frames, logged). Default ``"estimate"``.
+    """
+
+    def __init__(self, inferer: Inferer, noise_level: float | str = "estimate") -> None:
+        if not (noise_level == "estimate" or (isinstance(noise_level, (int, float)) and noise_level >= 0)):
+            raise ValueError(f"noise_level must be a sigma >= 0 or 'estimate', got {noise_level!r}")
+        self.inferer = inferer
+        self.noise_level = noise_level
+
+    def sigma(self, inputs: torch.Tensor) -> float:
+        """The noise level used for ``inputs`` (``(B, C, ...)``): the configured one, or the median estimate."""
+        if self.noise_level != "estimate":
+            return float(self.noise_level)
+        frames = inputs.detach().float().cpu().flatten(0, 1)
+        sigma = float(torch.tensor([estimate_noise_sigma(frame) for frame in frames]).median())
+        logger.info(f"estimated noise sigma {sigma:.4f} (normalised scale) over {len(frames)} frame(s)")
+        return sigma
+
+    @staticmethod
+    def append_map(x: torch.Tensor, sigma: float) -> torch.Tensor:
+        """``(N, C, ...)`` -> ``(N, C + 1, ...)``, the last channel filled with ``sigma``: the network's input."""
+        return torch.cat([x, torch.full_like(x[:, :1], sigma)], dim=1)
+
+    def __call__(self, inputs: torch.Tensor, network: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
+        sigma = self.sigma(inputs)
+
+        def conditioned(x: torch.Tensor, *a: Any, **k: Any) -> torch.Tensor:
+            return network(self.append_map(x, sigma), *a, **k)
+
+        return self.inferer(inputs, conditioned, *args, **kwargs)

@@ -19,7 +19,7 @@ from torch import nn  # noqa: E402
 from .errors import DataError  # noqa: E402
 from .networks import DenoisingVAE  # noqa: E402
 from .reports import save_figure, write_csv  # noqa: E402
-from .workflows import load_network, noisy_set, parse  # noqa: E402
+from .workflows import load_network, network_input, noisy_set, parse  # noqa: E402
 
 CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 DEFAULT_LAYERS = 6
@@ -63,7 +63,7 @@ def feature_maps(network: nn.Module, image: torch.Tensor, path: str | Path, laye
     """Plot the outputs of intermediate layers of ``network`` for one slice, saved as PNG at ``path``.
 
     Args:
-        network: any module taking ``(1, 1, H, W)`` images (e.g. a bundle's ``network_def``).
+        network: any module taking ``(1, C, H, W)`` images (e.g. a bundle's ``network_def``).
         image: ``(1, 1, H, W)`` input slice, e.g. a noisy slice in [0, 1].
         path: the PNG to write.
         layers: module names (as in ``network.named_modules()``) whose outputs to show, each a
@@ -216,7 +216,7 @@ def visualise_bundle(bundle: str, weights: Path, data_dir: Path, output: Path,
         test = _centre_crops(test, roi_size)
     middle = len(test) // 2
     written = {"feature_maps": output / "feature_maps.png"}
-    feature_maps(network, test[middle:middle + 1], written["feature_maps"])
+    feature_maps(network, network_input(parser, test[middle:middle + 1]), written["feature_maps"])
     if is_vae:
         validation, _, _ = noisy_set(parse(bundle, ["train"], dataset_dir=str(data_dir), **overrides))
         windows = torch.cat([test, _centre_crops(validation, roi_size)])

@@ -10,7 +10,7 @@ from monai.data import DataLoader
 
 from . import BUNDLES_ROOT
 from .errors import DataError
-
+from .inferers import NoiseLevelInferer
 
 
 def bundle_dir(bundle: str) -> Path:
@@ -61,6 +61,15 @@ def load_network(parser: ConfigParser, weights: str | Path) -> torch.nn.Module:
     network = parser.get_parsed_content("network_def")
     network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     return network.eval()
+
+
+def network_input(parser: ConfigParser, noisy: torch.Tensor) -> torch.Tensor:
+    """What the bundle's network takes for ``(N, 1, H, W)`` noisy slices: the slices themselves, or for a
+    noise-level-conditioned bundle the slices with the map of its validation ``noise_level`` appended."""
+    inferer = parser.get_parsed_content("validate#inferer")
+    if isinstance(inferer, NoiseLevelInferer):
+        return inferer.append_map(noisy, inferer.sigma(noisy))
+    return noisy
 
 
 @torch.no_grad()

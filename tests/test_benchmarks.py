@@ -12,22 +12,24 @@ import torch
 from conftest import REPO, TINY
 
 BUNDLE = "mri_denoising_dncnn"
+NOISE_MAP_BUNDLE = "mri_denoising_unet_noise_map"
 
 
-def test_speed_benchmark_writes_one_row_per_bundle(tiny_dataset, tmp_path, monkeypatch):
+@pytest.mark.parametrize("bundle", [BUNDLE, NOISE_MAP_BUNDLE])
+def test_speed_benchmark_writes_one_row_per_bundle(bundle, tiny_dataset, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO))
     from benchmarks.speed import main
 
-    main(["--data", str(tiny_dataset), "--output", str(tmp_path), "--bundles", BUNDLE, "--steps", "2",
+    main(["--data", str(tiny_dataset), "--output", str(tmp_path), "--bundles", bundle, "--steps", "2",
           "--warmup", "1", "--repeats", "1", "--overrides", json.dumps(TINY)])
 
     table = pd.read_csv(tmp_path / "speed.csv")
-    assert table["bundle"].tolist() == [BUNDLE]
+    assert table["bundle"].tolist() == [bundle]
     figures = table.select_dtypes("number").iloc[0]
     assert {"train_gflops", "infer_gflops", "train_of_conv", "ignite_over_bare", "data_wait_share",
             "seconds_per_slice", "speedup_over_bm3d"} <= set(figures.index)
     assert all(math.isfinite(v) and v > 0 for v in figures), figures.to_dict()
-    assert (tmp_path / "speed.md").read_text().count(BUNDLE) == 1
+    assert (tmp_path / "speed.md").read_text().count(bundle) == 1
 
 
 def test_quality_benchmark_scores_every_method_on_whole_volumes(trained_bundle, volumes_dir, tmp_path, monkeypatch):
@@ -54,6 +56,23 @@ def test_quality_benchmark_scores_every_method_on_whole_volumes(trained_bundle, 
     report = (tmp_path / "quality.md").read_text()
     assert "rician 0.1: mri_denoising_unet" in report and "vs BM4D" in report
     assert len(pd.read_csv(tmp_path / "quality.csv")) == len(table)
+
+
+def test_quality_benchmark_gives_a_noise_map_bundle_the_true_and_the_estimated_sigma(volumes_dir, tmp_path,
+                                                                                    monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks.quality import main
+    from monai_denoise.workflows import parse
+
+    weights = tmp_path / "untrained.pt"
+    torch.save(parse(NOISE_MAP_BUNDLE, ["train"]).get_parsed_content("network_def").state_dict(), weights)
+    table = main(["--output", str(tmp_path), "--volumes", str(volumes_dir / "sub-00_T1w.nii.gz"), "--conditions",
+                  "rician:0.05", "--weights", f"{NOISE_MAP_BUNDLE}={weights}"]).set_index("method")
+
+    for sigma in ("true sigma", "estimated sigma"):
+        row = table.loc[f"{NOISE_MAP_BUNDLE} ({sigma})"]
+        assert row.psnr == pytest.approx(table.loc["noisy input", "psnr"]), "the untrained network is the identity"
+    assert f"rician 0.05: {NOISE_MAP_BUNDLE} (" in (tmp_path / "quality.md").read_text()
 
 
 def test_quality_benchmark_noise_is_seeded_per_volume_and_condition(volumes_dir, monkeypatch):

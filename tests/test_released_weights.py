@@ -21,8 +21,16 @@ def psnr(image: np.ndarray, clean: np.ndarray, data_range: float) -> float:
     return float(10 * np.log10(data_range**2 / np.mean((image - clean) ** 2)))
 
 
-def test_the_unet_and_drunet_bundles_ship_weights():
-    assert [bundle.name for bundle in RELEASED] == ["mri_denoising_drunet", "mri_denoising_unet"]
+NOISE_MAP = REPO / "bundles" / "mri_denoising_unet_noise_map"
+CASES = [(bundle, "gaussian", None) for bundle in RELEASED if bundle != NOISE_MAP] + [
+    (NOISE_MAP, "gaussian", 0.05), (NOISE_MAP, "rician", None)]
+"""(bundle, noise, the ``--noise_level`` given or None): the noise-map bundle is told the Gaussian level and
+estimates the Rician one, as its docs describe."""
+
+
+def test_the_unet_drunet_and_noise_map_bundles_ship_weights():
+    assert [bundle.name for bundle in RELEASED] == ["mri_denoising_drunet", "mri_denoising_unet",
+                                                    "mri_denoising_unet_noise_map"]
 
 
 @pytest.mark.parametrize("released", RELEASED, ids=lambda p: p.name)
@@ -33,20 +41,26 @@ def test_released_weights_are_small_and_fit_the_bundle_network(released):
     network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True), strict=True)
 
 
-@pytest.mark.parametrize("released", RELEASED, ids=lambda p: p.name)
-def test_inference_json_denoises_an_unseen_scan_with_the_shipped_weights(tmp_path, released):
-    """Real EPI slices the release never trained on, noisy in scanner units, through the documented command."""
+@pytest.mark.parametrize(("released", "kind", "noise_level"), CASES, ids=lambda p: getattr(p, "name", str(p)))
+def test_inference_json_denoises_an_unseen_scan_with_the_shipped_weights(tmp_path, released, kind, noise_level):
+    """Real EPI slices the release never trained on, noisy in scanner units, through the documented command.
+
+    Gaussian noise of sigma 0.05 on the 0.5 / 99.5 percentile scale for every release; Rician noise, whose
+    level the noise-map bundle estimates from the scan, for that bundle too.
+    """
     test_scan = next(s.path for s in sample_volumes() if s.split == "test")
     source = nib.load(str(test_scan))
     clean = np.asarray(source.dataobj[:, :, 8:16, 0], dtype=np.float32)
     low, high = np.percentile(clean, [0.5, 99.5])
-    noisy = clean + np.random.default_rng(0).normal(0.0, 0.05 * (high - low), clean.shape).astype(np.float32)
+    noise = np.random.default_rng(0).normal(0.0, 0.05 * (high - low), (2, *clean.shape)).astype(np.float32)
+    noisy = clean + noise[0] if kind == "gaussian" else np.hypot(clean + noise[0], noise[1])
     inputs, outputs = tmp_path / "scans", tmp_path / "denoised"
     inputs.mkdir()
     nib.save(nib.Nifti1Image(noisy, source.affine), str(inputs / "scan.nii.gz"))
 
     command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(released / "configs" / "inference.json"),
                "--bundle_root", str(released), "--dataset_dir", str(inputs), "--output_dir", str(outputs)]
+    command += ["--noise_level", str(noise_level)] if noise_level is not None else []
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 

@@ -51,6 +51,21 @@ def _noise(seed: str | None, section: str = "noise") -> dict:
             "kind": f"@{section}#type", "sigma": f"@{section}#sigma", "clip": f"@{section}#clip", "seed": seed}
 
 
+def _training_noise(spec: BundleSpec) -> list[dict]:
+    """Fresh noise on every patch; a noise-level-conditioned network also gets the drawn sigma as a channel."""
+    if not spec.noise_level_map:
+        return [_noise(None, "train_noise")]
+    return [{**_noise(None, "train_noise"), "sigma_key": "noise_sigma"},
+            {"_target_": "monai_denoise.transforms.NoiseLevelMapd", "keys": "image", "sigma_key": "noise_sigma"}]
+
+
+def _conditioned(spec: BundleSpec, inferer: dict, noise_level: str) -> dict:
+    """``inferer`` as it is, or wrapped to add the noise level map for a noise-level-conditioned network."""
+    if not spec.noise_level_map:
+        return inferer
+    return {"_target_": "monai_denoise.inferers.NoiseLevelInferer", "inferer": inferer, "noise_level": noise_level}
+
+
 def _datalist(key: str, **options) -> dict:
     return {"_target_": "monai_denoise.data.load_datalist", "path": "$@dataset_dir + '/datalist.json'",
             "key": key, "base_dir": "@dataset_dir", **options}
@@ -69,7 +84,7 @@ def _metrics(prefix: str) -> tuple[dict, dict]:
     return {prefix + key: handlers[key]}, {prefix + name: handlers[name] for name in others}
 
 
-def _evaluation_section(data_key: str, metric_prefix: str, handlers: dict) -> dict:
+def _evaluation_section(spec: BundleSpec, data_key: str, metric_prefix: str, handlers: dict) -> dict:
     """The ``validate`` section: seeded noisy slices -> network -> clamp to [0, 1] -> metrics."""
     key_metric, additional = _metrics(metric_prefix)
     return {
@@ -78,7 +93,7 @@ def _evaluation_section(data_key: str, metric_prefix: str, handlers: dict) -> di
                     "transform": "@validate#preprocessing", "cache_rate": 1.0, "num_workers": 0},
         "dataloader": {"_target_": "DataLoader", "dataset": "@validate#dataset", "batch_size": 8,
                        "shuffle": False, "num_workers": 0},
-        "inferer": {"_target_": "SimpleInferer"},
+        "inferer": _conditioned(spec, {"_target_": "SimpleInferer"}, "@noise#sigma"),
         "postprocessing": {"_target_": "Compose", "transforms": [
             {"_target_": "ThresholdIntensityd", "keys": "pred", "threshold": 0.0, "above": True, "cval": 0.0},
             {"_target_": "ThresholdIntensityd", "keys": "pred", "threshold": 1.0, "above": False, "cval": 1.0},
@@ -161,7 +176,7 @@ def train_config(spec: BundleSpec) -> dict:
                 {"_target_": "RandRotate90d", "keys": "image", "prob": 0.5},
                 {"_target_": "RandZoomd", "keys": "image", "prob": "@zoom_out#prob", "min_zoom": "@zoom_out#min_zoom",
                  "max_zoom": 1.0, "mode": "area", "padding_mode": "constant", "keep_size": True},
-                _noise(None, "train_noise"),
+                *_training_noise(spec),
                 {"_target_": "RandSpatialCropSamplesd", "keys": ["image", "label"], "roi_size": patch,
                  "num_samples": "@patches_per_slice", "random_size": False},
                 {"_target_": "EnsureTyped", "keys": ["image", "label"], "track_meta": False},
@@ -179,7 +194,7 @@ def train_config(spec: BundleSpec) -> dict:
                         "optimizer": "@optimizer", "inferer": "@train#inferer", "amp": "@amp",
                         "train_handlers": "@train#handlers", "optim_set_to_none": True},
         },
-        "validate": _evaluation_section("validation", "val_", validate_handlers),
+        "validate": _evaluation_section(spec, "validation", "val_", validate_handlers),
         "initialize": ["$monai.utils.set_determinism(seed=@seed)"],
         "run": ["$@train#trainer.run()"],
     }
@@ -197,7 +212,7 @@ def evaluate_config(spec: BundleSpec) -> dict:
         "metrics_table": {"_target_": "monai_denoise.handlers.MetricsTableWriter",
                           "output_path": "$@output_dir + '/metrics/test_metrics.csv'"},
     }
-    return {**_common(spec), "validate": _evaluation_section("test", "", handlers),
+    return {**_common(spec), "validate": _evaluation_section(spec, "test", "", handlers),
             "initialize": ["$monai.utils.set_determinism(seed=0)"], "run": ["$@validate#evaluator.run()"]}
 
 
@@ -222,9 +237,10 @@ def inference_config(spec: BundleSpec) -> dict:
         "dataset": {"_target_": "Dataset", "data": "@data", "transform": "@preprocessing"},
         "dataloader": {"_target_": "DataLoader", "dataset": "@dataset", "batch_size": 1, "shuffle": False,
                        "num_workers": 0},
-        "inferer": {"_target_": "monai_denoise.inferers.FramewiseSliceInferer", "spatial_dim": "@slice_axis",
-                    "roi_size": "@roi_size", "sw_batch_size": 8, "overlap": 0.25, "mode": "gaussian",
-                    "window_multiple": 16},
+        **({"noise_level": "estimate"} if spec.noise_level_map else {}),
+        "inferer": _conditioned(spec, {"_target_": "monai_denoise.inferers.FramewiseSliceInferer",
+                                       "spatial_dim": "@slice_axis", "roi_size": "@roi_size", "sw_batch_size": 8,
+                                       "overlap": 0.25, "mode": "gaussian", "window_multiple": 16}, "@noise_level"),
         "postprocessing": {"_target_": "Compose", "transforms": [
             {"_target_": "Invertd", "keys": "pred", "transform": "@preprocessing", "orig_keys": "image",
              "nearest_interp": False, "to_tensor": True},
@@ -269,6 +285,16 @@ def multi_gpu_config() -> dict:
     }
 
 
+def _input_channels(spec: BundleSpec) -> dict:
+    """The network's input channels: the noisy slice, and for a conditioned network its noise level map."""
+    if not spec.noise_level_map:
+        return {"num_channels": 1, "channel_def": {"0": "noisy image"}}
+    return {"num_channels": 2, "channel_def": {
+        "0": "noisy image",
+        "1": "noise level map: the noise standard deviation on the normalised scale in every pixel (added by "
+             "the inferer from noise_level: a given sigma, or estimated from the scan)"}}
+
+
 def metadata(spec: BundleSpec) -> dict:
     """``metadata.json`` with every key the MONAI bundle spec requires."""
     versions = {name: version(name) for name in ("nibabel", "pytorch-ignite", "tensorboard", "monai-denoise")}
@@ -299,7 +325,7 @@ def metadata(spec: BundleSpec) -> dict:
         "intended_use": "Research use: denoising MR magnitude images. Not a medical device; not for diagnosis.",
         "references": list(spec.references),
         "network_data_format": {
-            "inputs": {"image": {**image, "channel_def": {"0": "noisy image"}}},
+            "inputs": {"image": {**image, **_input_channels(spec)}},
             "outputs": {"pred": {**image, "channel_def": {"0": "denoised image"}}},
         },
     }
@@ -330,8 +356,12 @@ def render(spec: BundleSpec) -> dict[str, str]:
     parameters = f"{parameter_count(configs['train']) / 1e6:.2f} M"
     configs.update(multi_gpu_train=multi_gpu_config(), metadata=metadata(spec))
     files = {f"configs/{name}.json": json.dumps(content, indent=4) + "\n" for name, content in configs.items()}
+    shapes = ("Input `(B, 2, H, W)`: the noisy slice and its noise level\nmap; output `(B, 1, H, W)`; intensities in "
+              "[0, 1]." if spec.noise_level_map else "Input and output: `(B, 1, H, W)` with intensities\nin [0, 1].")
+    window_multiple = "inferer#inferer#window_multiple" if spec.noise_level_map else "inferer#window_multiple"
     files["docs/README.md"] = Template((Path(__file__).parent / "README.template.md").read_text()).substitute(
-        name=spec.name, title=spec.title, model=spec.model_doc, parameters=parameters, measured=spec.measured)
+        name=spec.name, title=spec.title, model=spec.model_doc, parameters=parameters, measured=spec.measured,
+        shapes=shapes, window_multiple=window_multiple)
     files["configs/logging.conf"] = (Path(__file__).parent / "logging.conf").read_text()
     files["LICENSE"] = (Path(__file__).parent / "LICENSE").read_text()
     return files

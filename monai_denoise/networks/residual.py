@@ -7,14 +7,15 @@ from torch import nn
 
 
 class ResidualDenoiser(nn.Module):
-    """``output = input + gate * backbone(input)`` for a backbone whose output has the input's shape.
+    """``output = input[:, :C_out] + gate * backbone(input)``: the backbone corrects the input's first channels.
 
     Learning the residual (DnCNN, Zhang et al. 2017) with a learnable scalar ``gate`` that starts at
     0 (ReZero, Bachlechner et al. 2021) makes the untrained network the identity, so training starts
     at the noisy input's quality instead of far below it, whatever the backbone.
 
     Args:
-        backbone: network mapping ``(B, C, H, W[, D])`` to the same shape, e.g. MONAI's ``UNet``.
+        backbone: network mapping ``(B, C, H, W[, D])`` to ``(B, C_out, H, W[, D])`` with ``C_out <= C``, e.g.
+            MONAI's ``UNet``; extra input channels (a noise level map) inform the correction only.
         gate_init: initial value of the gate. Default 0.0; 1.0 gives a plain residual connection.
     """
 
@@ -24,5 +25,6 @@ class ResidualDenoiser(nn.Module):
         self.gate = nn.Parameter(torch.tensor(float(gate_init)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x``: ``(B, C, H, W[, D])`` noisy images in [0, 1]; returns the denoised images, same shape."""
-        return x + self.gate * self.backbone(x)
+        """``x``: ``(B, C, H, W[, D])`` noisy images in [0, 1]; returns the denoised ``(B, C_out, H, W[, D])``."""
+        correction = self.backbone(x)
+        return x[:, : correction.shape[1]] + self.gate * correction

@@ -136,17 +136,22 @@ class SyntheticNoised(Randomizable, MapTransform):
             Needs a single key. Default ``"label"``.
         seed: base seed for per-item deterministic noise, or None for fresh noise. Default None.
         clip: clip the noisy image to [0, 1]. Default False.
+        sigma_key: where the sigma of this item's noise is written (a float, the drawn one in blind
+            training), for a noise-level-conditioned network (``NoiseLevelMapd``); None to skip. Needs a
+            single key. Default None.
     """
 
     def __init__(self, keys: KeysCollection, kind: str | Sequence[str] = "gaussian",
                  sigma: float | Sequence[float] = 0.05,
                  label_key: str | None = "label", seed: int | None = None, clip: bool = False,
-                 allow_missing_keys: bool = False) -> None:
+                 sigma_key: str | None = None, allow_missing_keys: bool = False) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
-        if label_key is not None and len(self.keys) != 1:
-            raise ValueError(f"label_key needs exactly one image key, got {self.keys}")
+        for name, value in (("label_key", label_key), ("sigma_key", sigma_key)):
+            if value is not None and len(self.keys) != 1:
+                raise ValueError(f"{name} needs exactly one image key, got {self.keys}")
         self.noise = SyntheticNoise(kind, sigma, clip)
         self.label_key = label_key
+        self.sigma_key = sigma_key
         self.seed = seed
 
     def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
@@ -172,4 +177,6 @@ class SyntheticNoised(Randomizable, MapTransform):
             if self.seed is not None:
                 self.noise.set_random_state(seed=self._seed_for(img, key))
             d[key] = self.noise(img)
+            if self.sigma_key is not None:
+                d[self.sigma_key] = self.noise.sigma
         return d
