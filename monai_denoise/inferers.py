@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import numbers
 from typing import Any
 
 import torch
@@ -71,7 +72,8 @@ class NoiseLevelInferer(Inferer):
     """
 
     def __init__(self, inferer: Inferer, noise_level: float | str = "estimate") -> None:
-        if not (noise_level == "estimate" or (isinstance(noise_level, (int, float)) and noise_level >= 0)):
+        known = isinstance(noise_level, numbers.Real) and not isinstance(noise_level, bool) and noise_level >= 0
+        if not (known or noise_level == "estimate"):
             raise ValueError(f"noise_level must be a sigma >= 0 or 'estimate', got {noise_level!r}")
         self.inferer = inferer
         self.noise_level = noise_level
@@ -81,7 +83,7 @@ class NoiseLevelInferer(Inferer):
         if self.noise_level != "estimate":
             return float(self.noise_level)
         frames = inputs.detach().float().cpu().flatten(0, 1)
-        sigma = float(torch.tensor([estimate_noise_sigma(frame) for frame in frames]).median())
+        sigma = float(torch.tensor([estimate_noise_sigma(frame) for frame in frames]).quantile(0.5))
         logger.info(f"estimated noise sigma {sigma:.4f} (normalised scale) over {len(frames)} frame(s)")
         return sigma
 

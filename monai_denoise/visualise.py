@@ -64,7 +64,8 @@ def feature_maps(network: nn.Module, image: torch.Tensor, path: str | Path, laye
 
     Args:
         network: any module taking ``(1, C, H, W)`` images (e.g. a bundle's ``network_def``).
-        image: ``(1, 1, H, W)`` input slice, e.g. a noisy slice in [0, 1].
+        image: ``(1, C, H, W)`` network input, e.g. a noisy slice in [0, 1] (and its noise level map, the
+            channels after the first, which is the one shown).
         path: the PNG to write.
         layers: module names (as in ``network.named_modules()``) whose outputs to show, each a
             ``(1, C, h, w)`` tensor. Default None: up to 6 convolution or transposed-convolution modules
@@ -75,8 +76,8 @@ def feature_maps(network: nn.Module, image: torch.Tensor, path: str | Path, laye
     input in the first column. Returns the layer names shown, in forward order. Forward hooks are used and
     always removed; the network runs once in eval mode without gradients and its mode is restored.
     """
-    if image.ndim != 4 or tuple(image.shape[:2]) != (1, 1):
-        raise DataError(f"feature_maps: image must be (1, 1, H, W), got {tuple(image.shape)}")
+    if image.ndim != 4 or image.shape[0] != 1:
+        raise DataError(f"feature_maps: image must be (1, C, H, W), got {tuple(image.shape)}")
     if max_channels < 1:
         raise DataError(f"feature_maps: max_channels must be at least 1, got {max_channels}")
     modules = dict(network.named_modules())

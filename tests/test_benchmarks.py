@@ -61,13 +61,24 @@ def test_quality_benchmark_scores_every_method_on_whole_volumes(trained_bundle, 
 def test_quality_benchmark_gives_a_noise_map_bundle_the_true_and_the_estimated_sigma(volumes_dir, tmp_path,
                                                                                     monkeypatch):
     monkeypatch.syspath_prepend(str(REPO))
-    from benchmarks.quality import main
+    from benchmarks.quality import Condition, held_out_volumes, main, noisy_volume
+    from monai_denoise.inferers import NoiseLevelInferer
+    from monai_denoise.transforms import estimate_noise_sigma
     from monai_denoise.workflows import parse
 
+    maps = []
+    append_map = NoiseLevelInferer.append_map
+    monkeypatch.setattr(NoiseLevelInferer, "append_map", staticmethod(
+        lambda x, sigma: maps.append(sigma) or append_map(x, sigma)))
     weights = tmp_path / "untrained.pt"
     torch.save(parse(NOISE_MAP_BUNDLE, ["train"]).get_parsed_content("network_def").state_dict(), weights)
-    table = main(["--output", str(tmp_path), "--volumes", str(volumes_dir / "sub-00_T1w.nii.gz"), "--conditions",
-                  "rician:0.05", "--weights", f"{NOISE_MAP_BUNDLE}={weights}"]).set_index("method")
+    volume = volumes_dir / "sub-00_T1w.nii.gz"
+    table = main(["--output", str(tmp_path), "--volumes", str(volume), "--conditions", "rician:0.05",
+                  "--weights", f"{NOISE_MAP_BUNDLE}={weights}"]).set_index("method")
+
+    estimated = estimate_noise_sigma(noisy_volume(held_out_volumes([volume])[0], Condition("rician", 0.05)))
+    assert abs(estimated - 0.05) > 1e-3 and 0.05 in maps, "the true-sigma row gets 0.05"
+    assert any(m == pytest.approx(estimated, rel=1e-4) for m in maps), "the other row gets the estimate"
 
     for sigma in ("true sigma", "estimated sigma"):
         row = table.loc[f"{NOISE_MAP_BUNDLE} ({sigma})"]

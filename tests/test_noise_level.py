@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from conftest import phantom
@@ -51,9 +52,15 @@ def test_the_refined_estimate_recovers_rician_sigma_that_the_whole_image_underes
 def test_a_constant_image_has_no_noise_and_bad_arguments_are_refused():
     assert estimate_noise_sigma(torch.full((16, 16), 0.3)) == 0.0
     with pytest.raises(ValueError, match="every side >= 2"):
-        estimate_noise_sigma(torch.zeros(16, 1))
+        estimate_noise_sigma(torch.zeros(1, 1))
     with pytest.raises(ValueError, match="min_snr"):
         estimate_noise_sigma(torch.zeros(8, 8), min_snr=0.0)
+
+
+def test_a_one_slice_volume_is_estimated_as_its_image():
+    image = noisy(normalised_phantom((96, 96, 3))[..., 1], "gaussian", 0.05)
+
+    assert estimate_noise_sigma(image[..., None]) == estimate_noise_sigma(image)
 
 
 def test_the_map_is_a_constant_channel_after_the_image():
@@ -127,8 +134,19 @@ def test_the_inferer_estimates_sigma_from_the_volume_by_default():
     assert float(network.levels[0]) == pytest.approx(0.06, rel=0.1)
 
 
-def test_the_inferer_refuses_a_negative_or_unknown_level():
-    for level in (-0.01, "auto"):
+def test_the_estimate_of_a_series_is_the_median_over_its_frames():
+    clean = normalised_phantom((48, 48, 12))
+    frames = torch.stack([noisy(clean, "gaussian", 0.04, seed=1), noisy(clean, "gaussian", 0.08, seed=2)])
+    inferer = NoiseLevelInferer(FramewiseSliceInferer(spatial_dim=2, roi_size=(48, 48)))
+
+    expected = (estimate_noise_sigma(frames[0]) + estimate_noise_sigma(frames[1])) / 2
+    assert inferer.sigma(frames[None]) == pytest.approx(expected)
+
+
+def test_the_inferer_takes_numpy_levels_and_refuses_a_negative_boolean_or_unknown_one():
+    assert NoiseLevelInferer(FramewiseSliceInferer(spatial_dim=2, roi_size=(16, 16)), np.float32(0.03)).sigma(
+        torch.zeros(1, 1, 4, 4, 2)) == pytest.approx(0.03)
+    for level in (-0.01, True, "auto"):
         with pytest.raises(ValueError, match="noise_level"):
             NoiseLevelInferer(FramewiseSliceInferer(spatial_dim=2, roi_size=(16, 16)), level)
 

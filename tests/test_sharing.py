@@ -307,6 +307,18 @@ def test_export_vae_in_eval_mode(tmp_path):
         assert torch.allclose(output, network_with_weights(bundle)(image), atol=1e-5)
 
 
+def test_export_gives_a_noise_map_network_its_two_input_channels(tmp_path):
+    bundle = tmp_path / "mri_denoising_unet_noise_map"
+    shutil.copytree(UNET_BUNDLE.parent / bundle.name, bundle)
+    module = torch.jit.load(str(export_bundle(bundle, tmp_path / "noise_map.ts")))
+    image = torch.rand(2, 1, 48, 40, generator=torch.Generator().manual_seed(2))
+    conditioned = torch.cat([image, torch.full_like(image, 0.05)], dim=1)
+    with torch.no_grad():
+        output = module(conditioned)
+        assert output.shape == image.shape
+        assert torch.allclose(output, network_with_weights(bundle)(conditioned), atol=1e-5)
+
+
 def test_export_refuses_weights_of_another_network(packaged, tmp_path):
     bundle, _, _ = packaged
     vae = tmp_path / "mri_denoising_vae"

@@ -41,9 +41,16 @@ def test_feature_maps_of_named_unet_layers(tmp_path):
     assert (tmp_path / "maps.png").stat().st_size > 1000 and no_hooks(network)
     with pytest.raises(DataError, match="backbone.nope"):
         feature_maps(network, torch.rand(1, 1, 32, 32), tmp_path / "bad.png", ["backbone.nope"])
-    with pytest.raises(DataError, match=r"\(1, 1, H, W\)"):
+    with pytest.raises(DataError, match=r"\(1, C, H, W\)"):
         feature_maps(network, torch.rand(2, 1, 32, 32), tmp_path / "bad.png")
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_feature_maps_of_a_network_with_a_noise_level_map(tmp_path):
+    network = ResidualDenoiser(UNet(2, 2, 1, channels=(4, 8, 16), strides=(2, 2), num_res_units=1))
+    image = torch.cat([torch.rand(1, 1, 32, 32), torch.full((1, 1, 32, 32), 0.05)], dim=1)
+    assert feature_maps(network, image, tmp_path / "maps.png", ["backbone.model.0"]) == ["backbone.model.0"]
+    assert (tmp_path / "maps.png").stat().st_size > 1000
 
 
 def test_feature_maps_removes_hooks_when_the_forward_pass_fails(tmp_path):

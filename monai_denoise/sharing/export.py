@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -11,8 +12,8 @@ from ..atomic import atomic_path
 from ..errors import DataError
 from .package import INFERENCE, METADATA, WEIGHTS, load_weights
 
-CHECK_SHAPE = (1, 1, 64, 64)
-"""Shape of the seeded test slice: 64x64 fits every project bundle (H and W multiples of 8; the VAE's roi_size)."""
+CHECK_SIZE = (64, 64)
+"""Size of the seeded test slice: 64x64 fits every project bundle (H and W multiples of 8; the VAE's roi_size)."""
 TOLERANCE = 1e-5
 
 
@@ -22,7 +23,8 @@ def export_bundle(bundle_dir: Path, output: Path | None = None) -> Path:
     MONAI's ``ckpt_export`` scripts the network in eval mode (``convert_to_torchscript``) and embeds
     ``metadata.json`` and ``inference.json`` as extra files of the TorchScript archive. The exported file is
     loaded back with ``torch.jit.load`` and must give the checkpoint-loaded network's output (eval mode) on a
-    seeded random ``CHECK_SHAPE`` slice in [0, 1) within ``TOLERANCE``; only then is ``output`` written.
+    seeded random ``(1, C, *CHECK_SIZE)`` slice in [0, 1) within ``TOLERANCE``, C the input channels in
+    ``metadata.json`` (2 for a noise-level-conditioned network); only then is ``output`` written.
 
     Args:
         bundle_dir: the bundle folder (``configs/inference.json``, ``configs/metadata.json``, ``models/model.pt``).
@@ -49,7 +51,8 @@ def export_bundle(bundle_dir: Path, output: Path | None = None) -> Path:
         network.load_state_dict(load_weights(weights))
     except RuntimeError as err:
         raise DataError(f"{weights}: does not fit network_def of {config_file}: {err}") from err
-    test_slice = torch.rand(CHECK_SHAPE, generator=torch.Generator().manual_seed(0))
+    channels = json.loads(meta_file.read_text())["network_data_format"]["inputs"]["image"]["num_channels"]
+    test_slice = torch.rand((1, channels, *CHECK_SIZE), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = network.eval()(test_slice)
     with atomic_path(output, suffix=".ts") as partial:

@@ -41,15 +41,16 @@ def estimate_noise_sigma(img: torch.Tensor | np.ndarray, min_snr: float = 3.0, i
     where Rician noise is close to Gaussian. Noise of any kind already in the image counts too.
 
     Args:
-        img: one image or volume, every dimension spatial: ``(H, W)`` or ``(H, W, D)``; sides of at least
-            2 voxels. Any intensity scale; the estimate is on that scale.
+        img: one image or volume, every dimension spatial: ``(H, W)`` or ``(H, W, D)``; sides of 1 voxel
+            are dropped (a one-slice volume is an image), the others need at least 2 voxels. Any intensity
+            scale; the estimate is on that scale.
         min_snr: block mean / sigma above which a block counts in the refinements, > 0. Default 3.0.
         iterations: refinements; 0 keeps the estimate over every block. Default 3.
 
     Returns:
         sigma >= 0 (0 for a constant image).
     """
-    img = convert_to_tensor(img, track_meta=False, dtype=torch.float64)
+    img = convert_to_tensor(img, track_meta=False, dtype=torch.float64).squeeze()
     if img.ndim < 1 or min(img.shape) < 2:
         raise ValueError(f"noise estimation needs an image with every side >= 2 voxels, got shape {tuple(img.shape)}")
     if not min_snr > 0 or iterations < 0:
