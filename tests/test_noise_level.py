@@ -89,6 +89,11 @@ def test_blind_training_appends_the_sigma_each_item_was_drawn_with():
         assert float((item["image"][0] - item["label"][0]).std()) == pytest.approx(sigma, rel=0.1)
 
 
+def test_the_sigma_key_needs_a_single_image_key():
+    with pytest.raises(ValueError, match="sigma_key needs exactly one image key"):
+        SyntheticNoised(["image", "other"], label_key=None, sigma_key="noise_sigma")
+
+
 def test_the_map_needs_the_sigma_key():
     with pytest.raises(KeyError, match="sigma_key='noise_sigma'"):
         NoiseLevelMapd("image")({"image": torch.zeros(1, 4, 4)})

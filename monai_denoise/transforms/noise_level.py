@@ -39,6 +39,9 @@ def estimate_noise_sigma(img: torch.Tensor | np.ndarray, min_snr: float = 3.0, i
     noise is Rayleigh distributed and narrower, which would bias that estimate low, so it is refined
     ``iterations`` times over the blocks whose mean is at least ``min_snr`` times the current estimate,
     where Rician noise is close to Gaussian. Noise of any kind already in the image counts too.
+    ``skimage.restoration.estimate_sigma`` is the same estimator over every block (``iterations=0`` here,
+    which put Rician sigma 0.05 and 0.10 a fifth to a quarter low on the EPI sample); dipy's ``piesno``
+    estimates from background voxels only, which tightly cropped scans lack.
 
     Args:
         img: one image or volume, every dimension spatial: ``(H, W)`` or ``(H, W, D)``; sides of 1 voxel
