@@ -1,6 +1,6 @@
 """Speed of the bundles on this machine's CPU: achieved FLOP/s, framework overhead, data loading, time per slice.
 
-``python -m benchmarks.speed --data runs/demo/data --output runs/bench [--bundles ...] [--steps 15]``
+``python -m benchmarks.speed --data runs/demo/data --output runs/bench [--bundles ...] [--steps 15] [--compile]``
 
 For each bundle it measures, all on the CPU with the same torch threads:
 
@@ -8,7 +8,9 @@ For each bundle it measures, all on the CPU with the same torch threads:
    bundle's patch size and batch size, against a plain 3x3 convolution (64 -> 64 channels) forward + backward;
 2. inference FLOP/s: eval-mode, no-grad forward passes on 8 random slices of the bundle's ``roi_size``
    (192x192; the VAE's 64x64 window), against the convolution's forward pass; both again with the network in
-   channels_last (NHWC) memory format, as a speed ratio;
+   channels_last (NHWC) memory format, as a speed ratio; with ``--compile`` also the training step with the
+   network under ``torch.compile`` (channels_last, as the bundles run) as a speed ratio over eager, and the
+   seconds its first step takes to compile (``configs/speed/compile.json`` turns it on in a bundle's trainer);
 3. framework overhead: the bundle's Ignite ``SupervisedTrainer`` from ``train.json`` (handlers as configured,
    validation off) against a bare loop over the same DataLoader, network, loss and optimizer;
 4. data loading share: the bare loop's time spent waiting for the DataLoader;
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -78,6 +81,8 @@ class BundleResult:
     infer_of_conv: float
     train_nhwc_over_nchw: float
     infer_nhwc_over_nchw: float
+    compiled_train_speedup: float
+    compile_seconds: float
     ignite_seconds: float
     bare_seconds: float
     ignite_over_bare: float
@@ -152,17 +157,32 @@ def shape_text(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape))
 
 
-def synthetic_training(parser: ConfigParser, warmup: int, steps: int, memory_format: torch.memory_format
-                       ) -> tuple[tuple[int, ...], int, float]:
-    """(batch shape, FLOPs per step, FLOP/s) of training steps on one preloaded random batch."""
+def training_setup(parser: ConfigParser, memory_format: torch.memory_format, compiled: bool = False
+                   ) -> tuple[Callable[[], None], tuple[int, ...]]:
+    """(one training step of the bundle's network, loss and optimizer on a preloaded random batch of its patch
+    and batch size, the batch's shape); ``compiled``: the network under ``torch.compile``."""
     network, loss_fn, optimizer = (parser.get_parsed_content(k) for k in ("network", "loss", "optimizer"))
-    network.to(memory_format=memory_format)
+    network.to(memory_format=memory_format).train()
+    model = torch.compile(network) if compiled else network
     batch = parser.get_parsed_content("batch_size") * parser.get_parsed_content("patches_per_slice")
     label = torch.rand(batch, 1, *parser.get_parsed_content("patch_size"))
     image = network_input(parser, torch.rand_like(label))
-    shape = tuple(image.shape)
-    network.train()
-    return (shape, *flop_rate(lambda: train_step(network, loss_fn, optimizer, image, label), warmup, steps))
+    return lambda: train_step(model, loss_fn, optimizer, image, label), tuple(image.shape)
+
+
+def synthetic_training(parser: ConfigParser, warmup: int, steps: int, memory_format: torch.memory_format
+                       ) -> tuple[tuple[int, ...], int, float]:
+    """(batch shape, FLOPs per step, FLOP/s) of training steps on one preloaded random batch."""
+    step, shape = training_setup(parser, memory_format)
+    return (shape, *flop_rate(step, warmup, steps))
+
+
+def compiled_training(parser: ConfigParser, warmup: int, steps: int) -> tuple[float, float]:
+    """(seconds of the first step, which compiles the network, seconds per step after ``warmup`` more) of the
+    training step of :func:`synthetic_training` with the network under ``torch.compile``, in channels_last."""
+    step, _ = training_setup(parser, torch.channels_last, compiled=True)
+    first = time_calls(step, 0, 1)
+    return first, time_calls(step, warmup, steps) / steps
 
 
 @torch.no_grad()
@@ -253,6 +273,11 @@ def benchmark_bundle(bundle: str, args: argparse.Namespace, reference: Reference
     fresh = parse(bundle, ["train"], dataset_dir=str(args.data), **CPU, **args.overrides)
     _, _, train_rate_nhwc = synthetic_training(fresh, args.warmup, args.steps, torch.channels_last)
     _, _, infer_rate_nhwc = synthetic_inference(fresh, args.warmup, args.repeats, torch.channels_last)
+    compile_seconds = compiled_speedup = float("nan")
+    if args.compile:
+        compile_seconds, compiled_step = compiled_training(
+            parse(bundle, ["train"], dataset_dir=str(args.data), **CPU, **args.overrides), args.warmup, args.steps)
+        compiled_speedup = train_flops / train_rate_nhwc / compiled_step
     per_slice = seconds_per_slice(parser, slices, args.warmup, args.repeats)
     ignite_seconds, workflow_parser = ignite_training(bundle, args.data, args.output / "ignite" / bundle,
                                                       args.overrides, args.warmup, args.steps)
@@ -263,6 +288,7 @@ def benchmark_bundle(bundle: str, args: argparse.Namespace, reference: Reference
         infer_shape=shape_text(infer_shape), infer_gflop_per_batch=infer_flops / GIGA,
         infer_gflops=infer_rate / GIGA, infer_of_conv=infer_rate / reference.conv_forward_flops,
         train_nhwc_over_nchw=train_rate_nhwc / train_rate, infer_nhwc_over_nchw=infer_rate_nhwc / infer_rate,
+        compiled_train_speedup=compiled_speedup, compile_seconds=compile_seconds,
         ignite_seconds=ignite_seconds, bare_seconds=bare_seconds, ignite_over_bare=ignite_seconds / bare_seconds,
         data_wait_share=wait / bare_seconds, seconds_per_slice=per_slice,
         bm3d_seconds_per_slice=reference.bm3d_seconds, nlm_seconds_per_slice=reference.nlm_seconds,
@@ -292,6 +318,8 @@ def table(results: list[BundleResult], reference: Reference) -> pd.DataFrame:
              "infer batch": r.infer_shape, "infer GFLOP/s": f"{r.infer_gflops:.1f}",
              "infer / conv fwd": f"{r.infer_of_conv:.2f}", "channels_last train / infer": (
                  f"{r.train_nhwc_over_nchw:.2f}x / {r.infer_nhwc_over_nchw:.2f}x"),
+             "torch.compile train (compile s)": (f"{r.compiled_train_speedup:.2f}x ({r.compile_seconds:.0f} s)"
+                                                 if math.isfinite(r.compiled_train_speedup) else "not run"),
              "Ignite s": f"{r.ignite_seconds:.2f}",
              "bare s": f"{r.bare_seconds:.2f}", "Ignite / bare": f"{r.ignite_over_bare:.3f}",
              "data wait": f"{r.data_wait_share:.1%}", "s / slice": f"{r.seconds_per_slice:.4f}",
@@ -323,6 +351,10 @@ def report(results: list[BundleResult], reference: Reference, args: argparse.Nam
          f"({shape_text(CONV_SHAPE)}, forward + backward or forward only), same process and threads."),
         ("channels_last train / infer: the same two measurements with the network's weights in channels_last "
          "(NHWC) memory format, as a speed ratio over the default layout (above 1: faster)."),
+        ("torch.compile train: the channels_last training step with the network under `torch.compile` "
+         "(default inductor backend), as a speed ratio over the same step in eager mode; in brackets the seconds "
+         "its first step took, compilation included (`--compile`; `configs/speed/compile.json` turns it on in a "
+         "bundle's trainer)."),
         ("Ignite / bare: the bundle's `SupervisedTrainer` from `train.json` (handlers as configured, validation "
          "off) against a plain loop over the same DataLoader, network, loss and optimizer, same number of steps; "
          "data wait: the plain loop's share of time spent waiting for the next batch."),
@@ -343,6 +375,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cli.add_argument("--steps", type=int, default=15, help="timed training steps per loop (default 15)")
     cli.add_argument("--warmup", type=int, default=2, help="untimed steps or batches before each timing, >= 1")
     cli.add_argument("--repeats", type=int, default=3, help="timed inference batches (default 3)")
+    cli.add_argument("--compile", action="store_true",
+                     help="also time the training step under torch.compile (needs a C++ compiler; compiling "
+                          "takes about half a minute per bundle)")
     cli.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
     cli.add_argument("--overrides", type=json.loads, default={},
                      help='JSON config overrides for every bundle, e.g. \'{"batch_size": 4}\'')

@@ -1,11 +1,13 @@
 """Time to quality: validation PSNR against wall-clock training time, and when each model first passes BM3D.
 
 ``python -m benchmarks.time_to_quality --data runs/demo/data --output runs/ttq --bundles mri_denoising_drunet
-[--epochs 40] [--overrides '{"batch_size": 4}']``
+[--epochs 40] [--configs configs/speed/compile.json] [--overrides '{"batch_size": 4}']``
 
-Trains each bundle with its own ``train.json`` (validation every epoch) into ``OUTPUT/<bundle>``, or reuses
+Trains each bundle with its own ``train.json`` (then the ``--configs`` files: noise profiles, speed options;
+validation every epoch) into ``OUTPUT/<bundle>``, or reuses
 that folder's TensorBoard logs when it already holds a finished run (``--retrain`` to train again). The
-clock starts at the first training iteration's log entry. BM3D, given the true sigma, denoises the same
+clock starts at the first training iteration's log entry (so it leaves out data caching, and with
+``configs/speed/compile.json`` the compilation in the first step). BM3D, given the true sigma, denoises the same
 seeded noisy validation slices the bundle validates on. Writes ``time_to_quality.csv`` (one row per
 validation), ``time_to_quality.md`` and ``time_to_quality.png``; asserts nothing.
 """
@@ -29,9 +31,9 @@ from monai_denoise.workflows import noisy_set, parse, run_workflow
 from .speed import machine
 
 
-def bm3d_validation_psnr(bundle: str, data: Path, overrides: dict) -> float:
+def bm3d_validation_psnr(bundle: str, data: Path, configs: list[Path], overrides: dict) -> float:
     """Mean PSNR of BM3D (true sigma) on the bundle's seeded noisy validation slices."""
-    parser = parse(bundle, ["train"], dataset_dir=str(data), **overrides)
+    parser = parse(bundle, ["train"], configs, dataset_dir=str(data), **overrides)
     noisy, clean, _ = noisy_set(parser)
     sigma = float(parser.get_parsed_content("noise#sigma"))
     bm3d = next(b for b in BASELINES if b.name == "BM3D")
@@ -55,10 +57,10 @@ def first_pass(curve: pd.DataFrame, reference: float) -> pd.Series | None:
     return above.iloc[0] if len(above) else None
 
 
-def train(bundle: str, data: Path, run_dir: Path, epochs: int | None, overrides: dict) -> None:
-    """Train ``bundle`` into ``run_dir`` with validation every epoch."""
+def train(bundle: str, data: Path, run_dir: Path, epochs: int | None, configs: list[Path], overrides: dict) -> None:
+    """Train ``bundle`` (``train.json``, then ``configs``) into ``run_dir`` with validation every epoch."""
     extra = {"epochs": epochs} if epochs else {}
-    run_workflow(bundle, ["train"], "train", dataset_dir=str(data), output_dir=str(run_dir), val_interval=1,
+    run_workflow(bundle, ["train"], "train", configs, dataset_dir=str(data), output_dir=str(run_dir), val_interval=1,
                  **extra, **overrides)
 
 
@@ -83,8 +85,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cli.add_argument("--bundles", nargs="+", choices=list(BUNDLES), default=["mri_denoising_drunet"])
     cli.add_argument("--epochs", type=int, default=None, help="training epochs (default: the bundle's own)")
     cli.add_argument("--retrain", action="store_true", help="train even where OUTPUT/<bundle> has logs")
+    cli.add_argument("--configs", type=Path, nargs="+", default=[],
+                     help="config files merged after each bundle's train.json (configs/noise/*, configs/speed/*)")
     cli.add_argument("--overrides", type=json.loads, default={}, help="JSON config overrides for every bundle")
-    return cli.parse_args(argv)
+    args = cli.parse_args(argv)
+    for config in args.configs:
+        if not config.is_file():
+            cli.error(f"--configs {config}: no such file")
+    return args
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
@@ -96,9 +104,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     for bundle in args.bundles:
         run_dir = args.output / bundle
         if args.retrain or not (run_dir / "models" / "checkpoint_last.pt").is_file():
-            train(bundle, args.data, run_dir, args.epochs, args.overrides)
+            train(bundle, args.data, run_dir, args.epochs, args.configs, args.overrides)
         curves[bundle] = training_curve(run_dir / "logs")
-        references[bundle] = bm3d_validation_psnr(bundle, args.data, args.overrides)
+        references[bundle] = bm3d_validation_psnr(bundle, args.data, args.configs, args.overrides)
         passed = first_pass(curves[bundle], references[bundle])
         best = curves[bundle].loc[curves[bundle].psnr.idxmax()]
         rows.append({"bundle": bundle, "BM3D validation PSNR (dB)": f"{references[bundle]:.2f}",

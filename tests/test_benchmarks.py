@@ -15,21 +15,30 @@ BUNDLE = "mri_denoising_dncnn"
 NOISE_MAP_BUNDLE = "mri_denoising_unet_noise_map"
 
 
-@pytest.mark.parametrize("bundle", [BUNDLE, NOISE_MAP_BUNDLE])
-def test_speed_benchmark_writes_one_row_per_bundle(bundle, tiny_dataset, tmp_path, monkeypatch):
+HAS_CXX = any(shutil.which(c) for c in ("g++", "c++", "clang++"))
+
+
+@pytest.mark.parametrize("bundle, compiled", [
+    pytest.param(BUNDLE, True, marks=pytest.mark.skipif(not HAS_CXX, reason="torch.compile needs a C++ compiler")),
+    (NOISE_MAP_BUNDLE, False)])
+def test_speed_benchmark_writes_one_row_per_bundle(bundle, compiled, tiny_dataset, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO))
     from benchmarks.speed import main
 
     main(["--data", str(tiny_dataset), "--output", str(tmp_path), "--bundles", bundle, "--steps", "2",
-          "--warmup", "1", "--repeats", "1", "--overrides", json.dumps(TINY)])
+          "--warmup", "1", "--repeats", "1", "--overrides", json.dumps(TINY)] + (["--compile"] if compiled else []))
 
     table = pd.read_csv(tmp_path / "speed.csv")
     assert table["bundle"].tolist() == [bundle]
     figures = table.select_dtypes("number").iloc[0]
     assert {"train_gflops", "infer_gflops", "train_of_conv", "ignite_over_bare", "data_wait_share",
             "seconds_per_slice", "speedup_over_bm3d"} <= set(figures.index)
-    assert all(math.isfinite(v) and v > 0 for v in figures), figures.to_dict()
-    assert (tmp_path / "speed.md").read_text().count(bundle) == 1
+    compile_figures = ["compiled_train_speedup", "compile_seconds"]
+    assert all(math.isfinite(v) and v > 0 for v in figures.drop(compile_figures)), figures.to_dict()
+    assert all(math.isfinite(figures[k]) == compiled and (not compiled or figures[k] > 0) for k in compile_figures)
+    report = (tmp_path / "speed.md").read_text()
+    assert report.count(bundle) == 1
+    assert ("not run" in report) != compiled
 
 
 def test_quality_benchmark_scores_every_method_on_whole_volumes(trained_bundle, volumes_dir, tmp_path, monkeypatch):
@@ -114,6 +123,13 @@ def test_time_to_quality_reads_wall_clock_validation_curve(trained_bundle, tiny_
     assert (tmp_path / "time_to_quality.png").stat().st_size > 0
     assert first_pass(curve, float(curve.psnr.min()) - 1).epoch == 1
     assert first_pass(curve, float(curve.psnr.max()) + 1) is None
+
+    noisier = main(["--data", str(tiny_dataset), "--output", str(tmp_path), "--bundles", "mri_denoising_unet",
+                    "--configs", str(REPO / "configs" / "noise" / "gaussian_0.10.json"), "--overrides", json.dumps(TINY)])
+    assert float(noisier.loc[0, "BM3D validation PSNR (dB)"]) < float(rows.loc[0, "BM3D validation PSNR (dB)"]) - 2, \
+        "the configs' noise profile reaches the BM3D reference"
+    with pytest.raises(SystemExit):
+        main(["--data", str(tiny_dataset), "--output", str(tmp_path), "--configs", str(tmp_path / "nope.json")])
 
 
 def test_quality_benchmark_refuses_bad_weights_and_conditions(tmp_path, monkeypatch):

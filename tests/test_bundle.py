@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -120,9 +121,8 @@ def test_copied_bundle_runs_from_inside_its_folder(tmp_path, tiny_dataset):
 
 
 def test_noise_profiles_compose_over_train_config():
-    from monai.bundle import ConfigParser
-
     from conftest import REPO
+    from monai.bundle import ConfigParser
 
     profiles = sorted((REPO / "configs" / "noise").glob("*.json"))
     assert {p.stem for p in profiles} >= {"gaussian_0.05", "gaussian_0.10", "rician_0.05", "rician_0.10", "origin_cae",
@@ -142,6 +142,27 @@ def test_noise_profiles_compose_over_train_config():
         low, high = wanted.get("train_noise#sigma", [wanted["noise#sigma"]] * 2)
         assert (training.noise.kinds, training.noise.low, training.noise.high) == (tuple(kinds), low, high)
 
+
+@pytest.mark.skipif(not any(shutil.which(c) for c in ("g++", "c++", "clang++")),
+                    reason="torch.compile needs a C++ compiler")
+def test_compile_profile_trains_a_compiled_network_and_saves_plain_weights(tiny_dataset, tmp_path):
+    from conftest import REPO
+
+    files = [str(UNET_BUNDLE / "configs" / "train.json"), str(REPO / "configs" / "speed" / "compile.json")]
+    wf = ConfigWorkflow(config_file=files, workflow_type="train", bundle_root=str(UNET_BUNDLE),
+                        meta_file=str(UNET_BUNDLE / "configs" / "metadata.json"),
+                        logging_file=str(UNET_BUNDLE / "configs" / "logging.conf"), dataset_dir=str(tiny_dataset),
+                        output_dir=str(tmp_path), epochs=1, **TINY)
+    wf.initialize()
+    initial = {k: v.clone() for k, v in wf.parser.get_parsed_content("network").state_dict().items()}
+    trainer = wf.parser.get_parsed_content("train#trainer")
+    assert isinstance(trainer.network, torch._dynamo.eval_frame.OptimizedModule), "the trainer runs the compiled network"
+    wf.run()
+    assert np.isfinite(float(trainer.state.output[0]["loss"]))
+    saved = torch.load(tmp_path / "models" / "model.pt", weights_only=True)
+    fresh = wf.parser.get_parsed_content("network_def", instantiate=True)
+    fresh.load_state_dict(saved)  # strict: the plain network's keys, loadable by inference.json
+    assert any(not torch.equal(saved[k], initial[k].cpu()) for k in initial), "training changed the weights"
 
 OTHER_BUNDLES = sorted(set(BUNDLES) - {UNET_BUNDLE.name})
 
