@@ -9,8 +9,9 @@ For each bundle it measures, all on the CPU with the same torch threads:
 2. inference FLOP/s: eval-mode, no-grad forward passes on 8 random slices of the bundle's ``roi_size``
    (192x192; the VAE's 64x64 window), against the convolution's forward pass; both again with the network in
    channels_last (NHWC) memory format, as a speed ratio; with ``--compile`` also the training step with the
-   network under ``torch.compile`` (channels_last, as the bundles run) as a speed ratio over eager, and the
-   seconds its first step takes to compile (``configs/speed/compile.json`` turns it on in a bundle's trainer);
+   network under ``torch.compile`` (in the bundle's own memory format) as a speed ratio over eager, and the
+   seconds its first step takes to compile, caches off (``configs/speed/compile.json`` turns it on in a
+   bundle's trainer);
 3. framework overhead: the bundle's Ignite ``SupervisedTrainer`` from ``train.json`` (handlers as configured,
    validation off) against a bare loop over the same DataLoader, network, loss and optimizer;
 4. data loading share: the bare loop's time spent waiting for the DataLoader;
@@ -160,7 +161,7 @@ def shape_text(shape: tuple[int, ...]) -> str:
 def training_setup(parser: ConfigParser, memory_format: torch.memory_format, compiled: bool = False
                    ) -> tuple[Callable[[], None], tuple[int, ...]]:
     """(one training step of the bundle's network, loss and optimizer on a preloaded random batch of its patch
-    and batch size, the batch's shape); ``compiled``: the network under ``torch.compile``."""
+    and batch size, the batch's shape); ``compiled``: the network under ``torch.compile`` (default False)."""
     network, loss_fn, optimizer = (parser.get_parsed_content(k) for k in ("network", "loss", "optimizer"))
     network.to(memory_format=memory_format).train()
     model = torch.compile(network) if compiled else network
@@ -179,10 +180,14 @@ def synthetic_training(parser: ConfigParser, warmup: int, steps: int, memory_for
 
 def compiled_training(parser: ConfigParser, warmup: int, steps: int) -> tuple[float, float]:
     """(seconds of the first step, which compiles the network, seconds per step after ``warmup`` more) of the
-    training step of :func:`synthetic_training` with the network under ``torch.compile``, in channels_last."""
-    step, _ = training_setup(parser, torch.channels_last, compiled=True)
-    first = time_calls(step, 0, 1)
-    return first, time_calls(step, warmup, steps) / steps
+    training step of :func:`synthetic_training` with the network under ``torch.compile``, in the bundle's own
+    ``memory_format``. Each call starts from a reset compiler with its caches off, so the first step is a first
+    compilation (not a cache hit, nor a recompilation of an earlier bundle's graph)."""
+    torch._dynamo.reset()
+    with torch._inductor.config.patch(force_disable_caches=True):
+        step, _ = training_setup(parser, parser.get_parsed_content("memory_format"), compiled=True)
+        first = time_calls(step, 0, 1)
+        return first, time_calls(step, warmup, steps) / steps
 
 
 @torch.no_grad()
@@ -275,9 +280,11 @@ def benchmark_bundle(bundle: str, args: argparse.Namespace, reference: Reference
     _, _, infer_rate_nhwc = synthetic_inference(fresh, args.warmup, args.repeats, torch.channels_last)
     compile_seconds = compiled_speedup = float("nan")
     if args.compile:
-        compile_seconds, compiled_step = compiled_training(
-            parse(bundle, ["train"], dataset_dir=str(args.data), **CPU, **args.overrides), args.warmup, args.steps)
-        compiled_speedup = train_flops / train_rate_nhwc / compiled_step
+        own_format = parse(bundle, ["train"], dataset_dir=str(args.data), **CPU, **args.overrides)
+        eager_rate = train_rate_nhwc if own_format.get_parsed_content("memory_format") == torch.channels_last \
+            else train_rate
+        compile_seconds, compiled_step = compiled_training(own_format, args.warmup, args.steps)
+        compiled_speedup = train_flops / eager_rate / compiled_step
     per_slice = seconds_per_slice(parser, slices, args.warmup, args.repeats)
     ignite_seconds, workflow_parser = ignite_training(bundle, args.data, args.output / "ignite" / bundle,
                                                       args.overrides, args.warmup, args.steps)
@@ -351,10 +358,10 @@ def report(results: list[BundleResult], reference: Reference, args: argparse.Nam
          f"({shape_text(CONV_SHAPE)}, forward + backward or forward only), same process and threads."),
         ("channels_last train / infer: the same two measurements with the network's weights in channels_last "
          "(NHWC) memory format, as a speed ratio over the default layout (above 1: faster)."),
-        ("torch.compile train: the channels_last training step with the network under `torch.compile` "
-         "(default inductor backend), as a speed ratio over the same step in eager mode; in brackets the seconds "
-         "its first step took, compilation included (`--compile`; `configs/speed/compile.json` turns it on in a "
-         "bundle's trainer)."),
+        ("torch.compile train: the training step with the network under `torch.compile` (default inductor "
+         "backend, the bundle's own memory format), as a speed ratio over the same step in eager mode; in brackets "
+         "the seconds its first step took, a first compilation (compiler reset, caches off) included (`--compile`; "
+         "`configs/speed/compile.json` turns it on in a bundle's trainer)."),
         ("Ignite / bare: the bundle's `SupervisedTrainer` from `train.json` (handlers as configured, validation "
          "off) against a plain loop over the same DataLoader, network, loss and optimizer, same number of steps; "
          "data wait: the plain loop's share of time spent waiting for the next batch."),

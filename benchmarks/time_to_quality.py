@@ -4,8 +4,9 @@
 [--epochs 40] [--configs configs/speed/compile.json] [--overrides '{"batch_size": 4}']``
 
 Trains each bundle with its own ``train.json`` (then the ``--configs`` files: noise profiles, speed options;
-validation every epoch) into ``OUTPUT/<bundle>``, or reuses
-that folder's TensorBoard logs when it already holds a finished run (``--retrain`` to train again). The
+validation every epoch) into ``OUTPUT/<bundle>``, recording those settings in ``OUTPUT/<bundle>/run_settings.json``,
+or reuses that folder's TensorBoard logs when it already holds a run (``--retrain`` to train again): a run
+recorded with other settings is refused, one made outside this benchmark (no record) is taken as it is. The
 clock starts at the first training iteration's log entry (so it leaves out data caching, and with
 ``configs/speed/compile.json`` the compilation in the first step). BM3D, given the true sigma, denoises the same
 seeded noisy validation slices the bundle validates on. Writes ``time_to_quality.csv`` (one row per
@@ -29,6 +30,8 @@ from monai_denoise.reports import markdown_table, read_scalars, save_figure, wri
 from monai_denoise.workflows import noisy_set, parse, run_workflow
 
 from .speed import machine
+
+RUN_SETTINGS = "run_settings.json"
 
 
 def bm3d_validation_psnr(bundle: str, data: Path, configs: list[Path], overrides: dict) -> float:
@@ -101,10 +104,17 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     if not (args.data / "datalist.json").is_file():
         raise DataError(f"--data {args.data}: no datalist.json (run monai-denoise prepare first)")
     curves, references, rows = {}, {}, []
+    settings = {"configs": [str(c) for c in args.configs], "overrides": args.overrides, "epochs": args.epochs}
     for bundle in args.bundles:
         run_dir = args.output / bundle
+        record = run_dir / RUN_SETTINGS
         if args.retrain or not (run_dir / "models" / "checkpoint_last.pt").is_file():
+            run_dir.mkdir(parents=True, exist_ok=True)
+            record.write_text(json.dumps(settings, indent=2) + "\n")
             train(bundle, args.data, run_dir, args.epochs, args.configs, args.overrides)
+        elif record.is_file() and (recorded := json.loads(record.read_text())) != settings:
+            raise DataError(f"{run_dir}: this run was trained with {json.dumps(recorded)}, not with "
+                            f"{json.dumps(settings)}; pass --retrain or another --output")
         curves[bundle] = training_curve(run_dir / "logs")
         references[bundle] = bm3d_validation_psnr(bundle, args.data, args.configs, args.overrides)
         passed = first_pass(curves[bundle], references[bundle])
@@ -118,7 +128,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     write_csv(pd.concat([c.assign(bundle=b) for b, c in curves.items()]), args.output / "time_to_quality.csv")
     plot(curves, references, args.output / "time_to_quality.png")
     about = ", ".join(f"{k} {v}" for k, v in machine().items())
-    text = f"Machine: {about}.\n\n{markdown_table(pd.DataFrame(rows))}\n"
+    text = f"Machine: {about}.\n\nSettings: {json.dumps(settings)}.\n\n{markdown_table(pd.DataFrame(rows))}\n"
     write_text(text, args.output / "time_to_quality.md")
     print("\n" + text, flush=True)
     return pd.DataFrame(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from data_prep.sources import SourceVolume
 REPO = Path(__file__).resolve().parent.parent
 UNET_BUNDLE = REPO / "bundles" / "mri_denoising_unet"
 TINY = {"roi_size": [32, 32], "patch_size": [32, 32], "batch_size": 2, "patches_per_slice": 2}
+HAS_CXX = shutil.which(os.environ.get("CXX", "g++")) is not None
+"""Whether torch.compile's inductor backend finds the C++ compiler it calls on Linux (``$CXX``, else ``g++``)."""
 
 torch.set_num_threads(1)
 

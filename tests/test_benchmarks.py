@@ -9,13 +9,10 @@ import shutil
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, TINY
+from conftest import HAS_CXX, REPO, TINY
 
 BUNDLE = "mri_denoising_dncnn"
 NOISE_MAP_BUNDLE = "mri_denoising_unet_noise_map"
-
-
-HAS_CXX = any(shutil.which(c) for c in ("g++", "c++", "clang++"))
 
 
 @pytest.mark.parametrize("bundle, compiled", [
@@ -131,6 +128,33 @@ def test_time_to_quality_reads_wall_clock_validation_curve(trained_bundle, tiny_
     with pytest.raises(SystemExit):
         main(["--data", str(tiny_dataset), "--output", str(tmp_path), "--configs", str(tmp_path / "nope.json")])
 
+
+
+def test_time_to_quality_trains_with_its_configs_and_refuses_a_run_with_other_settings(tiny_dataset, tmp_path,
+                                                                                      monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    import benchmarks.time_to_quality as ttq
+    from monai_denoise.errors import DataError
+
+    trainings = []
+    run_workflow = ttq.run_workflow
+
+    def recording(bundle, names, workflow_type, extra=(), **overrides):
+        trainings.append(list(extra))
+        return run_workflow(bundle, names, workflow_type, extra, **overrides)
+
+    monkeypatch.setattr(ttq, "run_workflow", recording)
+    profile = REPO / "configs" / "noise" / "gaussian_0.10.json"
+    args = ["--data", str(tiny_dataset), "--output", str(tmp_path), "--bundles", "mri_denoising_unet",
+            "--epochs", "1", "--overrides", json.dumps(TINY)]
+    ttq.main(args + ["--configs", str(profile)])
+    assert trainings == [[profile]], "the configs reach the training run"
+    record = json.loads((tmp_path / "mri_denoising_unet" / "run_settings.json").read_text())
+    assert record == {"configs": [str(profile)], "overrides": TINY, "epochs": 1}
+    ttq.main(args + ["--configs", str(profile)])
+    assert len(trainings) == 1, "a run with the same settings is reused"
+    with pytest.raises(DataError, match="trained with .*gaussian_0.10.json.*--retrain"):
+        ttq.main(args)
 
 def test_quality_benchmark_refuses_bad_weights_and_conditions(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO))
