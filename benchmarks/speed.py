@@ -280,10 +280,10 @@ def benchmark_bundle(bundle: str, args: argparse.Namespace, reference: Reference
     _, _, infer_rate_nhwc = synthetic_inference(fresh, args.warmup, args.repeats, torch.channels_last)
     compile_seconds = compiled_speedup = float("nan")
     if args.compile:
-        own_format = parse(bundle, ["train"], dataset_dir=str(args.data), **CPU, **args.overrides)
-        eager_rate = train_rate_nhwc if own_format.get_parsed_content("memory_format") == torch.channels_last \
+        compile_parser = parse(bundle, ["train"], dataset_dir=str(args.data), **CPU, **args.overrides)
+        eager_rate = train_rate_nhwc if compile_parser.get_parsed_content("memory_format") == torch.channels_last \
             else train_rate
-        compile_seconds, compiled_step = compiled_training(own_format, args.warmup, args.steps)
+        compile_seconds, compiled_step = compiled_training(compile_parser, args.warmup, args.steps)
         compiled_speedup = train_flops / eager_rate / compiled_step
     per_slice = seconds_per_slice(parser, slices, args.warmup, args.repeats)
     ignite_seconds, workflow_parser = ignite_training(bundle, args.data, args.output / "ignite" / bundle,

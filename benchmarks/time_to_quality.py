@@ -60,6 +60,17 @@ def first_pass(curve: pd.DataFrame, reference: float) -> pd.Series | None:
     return above.iloc[0] if len(above) else None
 
 
+def recorded_settings(record: Path) -> dict:
+    """The settings a run of this benchmark was trained with, from its ``run_settings.json``."""
+    try:
+        settings = json.loads(record.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{record}: not a readable settings record ({err}); pass --retrain") from err
+    if not isinstance(settings, dict):
+        raise DataError(f"{record}: expected a JSON object of settings; pass --retrain")
+    return settings
+
+
 def train(bundle: str, data: Path, run_dir: Path, epochs: int | None, configs: list[Path], overrides: dict) -> None:
     """Train ``bundle`` (``train.json``, then ``configs``) into ``run_dir`` with validation every epoch."""
     extra = {"epochs": epochs} if epochs else {}
@@ -110,9 +121,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         record = run_dir / RUN_SETTINGS
         if args.retrain or not (run_dir / "models" / "checkpoint_last.pt").is_file():
             run_dir.mkdir(parents=True, exist_ok=True)
-            record.write_text(json.dumps(settings, indent=2) + "\n")
+            write_text(json.dumps(settings, indent=2) + "\n", record)
             train(bundle, args.data, run_dir, args.epochs, args.configs, args.overrides)
-        elif record.is_file() and (recorded := json.loads(record.read_text())) != settings:
+        elif record.is_file() and (recorded := recorded_settings(record)) != settings:
             raise DataError(f"{run_dir}: this run was trained with {json.dumps(recorded)}, not with "
                             f"{json.dumps(settings)}; pass --retrain or another --output")
         curves[bundle] = training_curve(run_dir / "logs")

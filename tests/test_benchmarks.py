@@ -155,6 +155,9 @@ def test_time_to_quality_trains_with_its_configs_and_refuses_a_run_with_other_se
     assert len(trainings) == 1, "a run with the same settings is reused"
     with pytest.raises(DataError, match="trained with .*gaussian_0.10.json.*--retrain"):
         ttq.main(args)
+    (tmp_path / "mri_denoising_unet" / "run_settings.json").write_text('{"configs": [')
+    with pytest.raises(DataError, match="run_settings.json: not a readable settings record"):
+        ttq.main(args)
 
 def test_quality_benchmark_refuses_bad_weights_and_conditions(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO))
