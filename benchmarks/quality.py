@@ -1,14 +1,17 @@
 """Denoising quality on whole held-out MRI volumes: the bundles against NLM, BM3D and BM4D.
 
 ``python -m benchmarks.quality --output runs/quality --weights mri_denoising_drunet=bundles/mri_denoising_drunet/models/model.pt
-[--volumes my_scan.nii.gz ...] [--conditions gaussian:0.05 gaussian:0.10 rician:0.05 rician:0.10]``
+[--adapt mri_denoising_drunet] [--volumes my_scan.nii.gz ...] [--conditions gaussian:0.05 gaussian:0.10 rician:0.05 rician:0.10]``
 
 Every test volume (by default the embedded EPI run that no bundle trains on; each frame of a 4D file is
 one volume) is normalised with the 0.5 / 99.5 percentiles to [0, 1] as ``data_prep`` does, then, for
 each noise condition, gets seeded noise (the same on every run and machine) and is denoised by:
 
-- each bundle, slice by slice through its own ``inference.json`` inferer and the given weights (a
-  noise-level-conditioned bundle twice: given the true sigma, and estimating it from the volume);
+- each bundle with the given weights, as its ``inference.json`` runs: the noisy volume normalised by its own
+  percentiles, slice by slice through the bundle's inferer, mapped back (a noise-level-conditioned bundle
+  twice: given the true sigma, and estimating it from the volume);
+- with ``--adapt``, under Gaussian noise, those bundles again after their ``adapt.json`` fine-tuned them on
+  each noisy volume alone (Recorrupted-to-Recorrupted pairs, the true sigma), adaptation time included;
 - non-local means (scikit-image, slice by slice, filter strength tuned on the validation split's
   slices when ``--data`` is given, else 0.8 sigma);
 - BM3D slice by slice and BM4D on the whole volume, both given the true sigma; under Rician noise also
@@ -24,16 +27,20 @@ nothing.
 from __future__ import annotations
 
 import argparse
+import json
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import bm4d
+import nibabel as nib
 import numpy as np
 import pandas as pd
 import torch
-from monai.inferers import Inferer
+from monai.bundle import ConfigParser
+from monai.data import MetaTensor
 
 from data_prep.sources import sample_volumes
 from data_prep.volumes import load_volume
@@ -51,7 +58,7 @@ from monai_denoise.inferers import NoiseLevelInferer
 from monai_denoise.metrics import image_metrics
 from monai_denoise.reports import markdown_table, write_csv, write_text
 from monai_denoise.transforms import PercentileNormalize, SyntheticNoise, item_seed
-from monai_denoise.workflows import load_network, noisy_set, parse
+from monai_denoise.workflows import load_network, noisy_set, parse, run_workflow
 
 from .speed import machine
 
@@ -122,27 +129,81 @@ def bm4d_denoise(volume: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def network_denoisers(bundle: str, weights: Path) -> dict[str, VolumeDenoiser]:
-    """Method name -> the bundle's network with ``weights``, slice by slice with its ``inference.json`` inferer.
+    """Method name -> the bundle's network with ``weights``, run on a noisy volume as its ``inference.json`` runs it.
 
     A noise-level-conditioned bundle comes twice: given the true sigma, as BM3D and BM4D are, and with the
     sigma its inferer estimates from the noisy volume, as it runs on a user's scan by default.
     """
     parser = parse(bundle, ["inference"], device="$torch.device('cpu')", amp=False)
     network = load_network(parser, weights)
+
+    def given(noise_level: str | None) -> VolumeDenoiser:
+        return lambda volume, sigma: denoise_as_inference(parser, network, volume, sigma, noise_level)
+
+    if not isinstance(parser.get_parsed_content("inferer"), NoiseLevelInferer):
+        return {bundle: given(None)}
+    return {f"{bundle} (true sigma)": given(None), f"{bundle} (estimated sigma)": given("estimate")}
+
+
+def adapted_denoisers(bundle: str, weights: Path, overrides: dict | None = None) -> dict[str, VolumeDenoiser]:
+    """Method name -> the bundle's network adapted to each noisy volume alone by its ``adapt.json`` (with
+    ``overrides``), then run as :func:`network_denoisers` runs it. Adaptation is given the true sigma; its time
+    counts."""
+    overrides = overrides or {}
+    parser = parse(bundle, ["inference"], device="$torch.device('cpu')", amp=False)
+    iterations = parse(bundle, ["adapt"], **overrides).get_parsed_content("adaptation#iterations")
+    conditioned = isinstance(parser.get_parsed_content("inferer"), NoiseLevelInferer)
+
+    def run(volume: np.ndarray, sigma: float) -> np.ndarray:
+        network = adapted_network(parser, bundle, weights, volume, sigma, overrides)
+        return denoise_as_inference(parser, network, volume, sigma)
+
+    return {f"{bundle} adapted to the scan ({iterations} it.){' (true sigma)' if conditioned else ''}": run}
+
+
+def normalized(parser: ConfigParser, volume: np.ndarray) -> tuple[MetaTensor, PercentileNormalize]:
+    """``volume`` ``(X, Y, Z)`` -> ``(1, X, Y, Z)`` normalised by its own percentiles as ``inference.json`` does, and
+    the transform that inverts it."""
+    lower, upper = parser.get_parsed_content("percentiles")
+    normalize = PercentileNormalize(lower, upper, clip=False)
+    return normalize(torch.from_numpy(volume)[None]), normalize
+
+
+def normalized_sigma(scaled: MetaTensor, sigma: float) -> float:
+    """A noise sigma on the scale of the input of :func:`normalized` -> on its normalised scale."""
+    bounds = scaled.meta["normalization"]
+    return sigma / (bounds["upper_value"] - bounds["lower_value"])
+
+
+@torch.no_grad()
+def denoise_as_inference(parser: ConfigParser, network: torch.nn.Module, volume: np.ndarray, sigma: float,
+                         noise_level: str | None = None) -> np.ndarray:
+    """Denoise ``volume`` as the bundle's ``inference.json`` does: normalise by its percentiles, run the inferer,
+    map back. A noise-level-conditioned inferer gets ``noise_level``, or by default the true ``sigma``."""
+    scaled, normalize = normalized(parser, volume)
     inferer = parser.get_parsed_content("inferer")
+    if isinstance(inferer, NoiseLevelInferer):
+        inferer = NoiseLevelInferer(inferer.inferer, noise_level or normalized_sigma(scaled, sigma))
+    pred = inferer(scaled.as_tensor()[None], network)[0]
+    return normalize.inverse(MetaTensor(pred, applied_operations=scaled.applied_operations))[0].numpy()
 
-    def with_inferer(volume_inferer: Inferer | None = None) -> VolumeDenoiser:
-        @torch.no_grad()
-        def run(volume: np.ndarray, sigma: float) -> np.ndarray:
-            chosen = volume_inferer or NoiseLevelInferer(inferer.inferer, sigma)
-            return chosen(torch.from_numpy(volume)[None, None], network)[0, 0].numpy()
 
-        return run
+def adapted_network(parser: ConfigParser, bundle: str, weights: Path, volume: np.ndarray, sigma: float,
+                    overrides: dict) -> torch.nn.Module:
+    """The bundle's network after its ``adapt.json`` ran from ``weights`` on the noisy ``volume`` alone.
 
-    if not isinstance(inferer, NoiseLevelInferer):
-        return {bundle: with_inferer(inferer)}
-    return {f"{bundle} (true sigma)": with_inferer(),
-            f"{bundle} (estimated sigma)": with_inferer(NoiseLevelInferer(inferer.inferer, "estimate"))}
+    ``volume`` goes to a NIfTI file, as a user's scan would, and ``sigma`` to ``adapt.json`` on the scale its
+    percentile normalisation gives the scan.
+    """
+    level = normalized_sigma(normalized(parser, volume)[0], sigma)
+    with tempfile.TemporaryDirectory() as folder:
+        scans, adapted = Path(folder) / "scan", Path(folder) / "adapted"
+        scans.mkdir()
+        nib.save(nib.Nifti1Image(volume.astype(np.float32), np.eye(4)), str(scans / "noisy.nii.gz"))
+        run_workflow(bundle, ["adapt"], "train", dataset_dir=str(scans), output_dir=str(adapted),
+                     ckpt_path=str(weights), noise_level=level, device="$torch.device('cpu')", amp=False,
+                     **overrides)
+        return load_network(parser, adapted / "models" / "model.pt")
 
 
 def nlm_strength(data: Path | None, condition: Condition) -> float:
@@ -165,10 +226,16 @@ def scores(pred: np.ndarray, clean: torch.Tensor) -> dict[str, float]:
             "mae": float((pred_t - clean).abs().mean())}
 
 
-def methods(condition: Condition, networks: dict[str, VolumeDenoiser], h_factor: float
-            ) -> dict[str, tuple[VolumeDenoiser, str | None]]:
-    """Method name -> (volume denoiser, name of the method whose output it corrects for Rician bias, or None)."""
+def methods(condition: Condition, networks: dict[str, VolumeDenoiser], adapted: dict[str, VolumeDenoiser],
+            h_factor: float) -> dict[str, tuple[VolumeDenoiser, str | None]]:
+    """Method name -> (volume denoiser, name of the method whose output it corrects for Rician bias, or None).
+
+    ``adapted`` networks run under Gaussian noise only: their recorrupted training pairs need zero-mean noise,
+    and Rician noise is not (it lifts the background to a floor that the scan alone cannot tell from anatomy).
+    """
     table: dict[str, tuple[VolumeDenoiser, str | None]] = {name: (run, None) for name, run in networks.items()}
+    if condition.kind == "gaussian":
+        table.update((name, (run, None)) for name, run in adapted.items())
     table[f"non-local means (h {h_factor:g} sigma, slices)"] = (slicewise(nl_means, h_factor=h_factor), None)
     table["BM3D (true sigma, slices)"] = (slicewise(bm3d_denoise), None)
     table["BM4D (true sigma, volume)"] = (bm4d_denoise, None)
@@ -181,7 +248,7 @@ def methods(condition: Condition, networks: dict[str, VolumeDenoiser], h_factor:
 
 
 def evaluate(volumes: list[HeldOutVolume], conditions: list[Condition], networks: dict[str, VolumeDenoiser],
-             data: Path | None) -> pd.DataFrame:
+             adapted: dict[str, VolumeDenoiser], data: Path | None) -> pd.DataFrame:
     """One row per volume, condition and method: PSNR, SSIM, MAE, seconds per volume and per slice."""
     rows = []
     for condition in conditions:
@@ -191,7 +258,7 @@ def evaluate(volumes: list[HeldOutVolume], conditions: list[Condition], networks
             outputs: dict[str, np.ndarray] = {}
             rows.append({"condition": str(condition), "volume": volume.name, "method": "noisy input",
                          **scores(noisy, volume.clean), "seconds_per_volume": 0.0})
-            for name, (run, source) in methods(condition, networks, h_factor).items():
+            for name, (run, source) in methods(condition, networks, adapted, h_factor).items():
                 start = time.perf_counter()
                 if source is None:
                     outputs[name] = run(noisy, condition.sigma)
@@ -257,8 +324,10 @@ def report(means: pd.DataFrame, volumes: list[HeldOutVolume], weights: dict[str,
         "Best network against the best BM3D / BM4D form:\n\n" + "\n".join(f"- {g}" for g in gaps(means, networks)),
         ("PSNR over every voxel of the native-size volume (data range 1), SSIM the mean 2D SSIM of its axial "
          "slices; seeded noise, the same for every method. BM3D and BM4D get the true sigma; under Rician noise "
-         "their bias-corrected forms remove the noise floor sqrt(2) sigma. Networks run slice by slice through "
-         "their bundle's `inference.json` inferer, on the CPU."),
+         "their bias-corrected forms remove the noise floor sqrt(2) sigma. Networks run as their bundle's "
+         "`inference.json` does (the noisy volume normalised by its own percentiles, slice by slice, mapped back), "
+         "on the CPU; an adapted network was first fine-tuned on that noisy volume alone by the bundle's "
+         "`adapt.json`, given the true sigma, and its seconds include that."),
     ]) + "\n"
 
 
@@ -287,7 +356,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cli.add_argument("--data", type=Path, default=None,
                      help="prepared dataset whose validation split tunes non-local means (optional)")
     cli.add_argument("--max-volumes", type=int, default=None, help="use only the first N test volumes")
-    return cli.parse_args(argv)
+    cli.add_argument("--adapt", nargs="*", default=[], metavar="BUNDLE",
+                     help="bundles (among --weights) also scored after adapting to each noisy volume (adapt.json)")
+    cli.add_argument("--adapt-overrides", type=json.loads, default={}, metavar="JSON",
+                     help='adapt.json overrides, e.g. \'{"adaptation#iterations": 800}\'')
+    args = cli.parse_args(argv)
+    unknown = [b for b in args.adapt if not any(w.partition("=")[0] == b for w in args.weights)]
+    if unknown:
+        cli.error(f"--adapt {unknown}: give their weights with --weights")
+    return args
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
@@ -299,12 +376,14 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     paths = args.volumes or [s.path for s in sample_volumes() if s.split == "test"]
     volumes = held_out_volumes(paths)[:args.max_volumes]
     networks = {name: run for bundle, path in weights.items() for name, run in network_denoisers(bundle, path).items()}
+    adapted = {name: run for bundle in args.adapt
+               for name, run in adapted_denoisers(bundle, weights[bundle], args.adapt_overrides).items()}
     for run in networks.values():  # untimed warm-up: the first call sets up the CPU kernels for the slice size
         run(volumes[0].clean.numpy(), 0.0)
-    table = evaluate(volumes, args.conditions, networks, args.data)
+    table = evaluate(volumes, args.conditions, networks, adapted, args.data)
     args.output.mkdir(parents=True, exist_ok=True)
     write_csv(table, args.output / "quality.csv")
-    text = report(summary(table), volumes, weights, list(networks), args)
+    text = report(summary(table), volumes, weights, [*networks, *adapted], args)
     write_text(text, args.output / "quality.md")
     print("\n" + text, flush=True)
     return table

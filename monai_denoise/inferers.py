@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import copy
-import logging
-import numbers
 from typing import Any
 
 import torch
 from monai.inferers import Inferer, SliceInferer
 
-from .transforms.noise_level import estimate_noise_sigma
-
-logger = logging.getLogger(__name__)
+from .transforms.noise_level import NoiseLevel
 
 
 class FramewiseSliceInferer(SliceInferer):
@@ -72,20 +68,12 @@ class NoiseLevelInferer(Inferer):
     """
 
     def __init__(self, inferer: Inferer, noise_level: float | str = "estimate") -> None:
-        known = isinstance(noise_level, numbers.Real) and not isinstance(noise_level, bool) and noise_level >= 0
-        if not (known or noise_level == "estimate"):
-            raise ValueError(f"noise_level must be a sigma >= 0 or 'estimate', got {noise_level!r}")
         self.inferer = inferer
-        self.noise_level = noise_level
+        self.level = NoiseLevel(noise_level)
 
     def sigma(self, inputs: torch.Tensor) -> float:
         """The noise level used for ``inputs`` (``(B, C, ...)``): the configured one, or the median estimate."""
-        if self.noise_level != "estimate":
-            return float(self.noise_level)
-        frames = inputs.detach().float().cpu().flatten(0, 1)
-        sigma = float(torch.tensor([estimate_noise_sigma(frame) for frame in frames]).quantile(0.5))
-        logger.info(f"estimated noise sigma {sigma:.4f} (normalised scale) over {len(frames)} frame(s)")
-        return sigma
+        return self.level(inputs.detach().float().cpu().flatten(0, 1))
 
     @staticmethod
     def append_map(x: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -12,6 +12,7 @@ import torch
 from conftest import HAS_CXX, REPO, TINY
 
 BUNDLE = "mri_denoising_dncnn"
+ADAPT_TINY = {"adaptation#iterations": 2, "adaptation#patch_size": [32, 32], "adaptation#patches_per_volume": 2}
 NOISE_MAP_BUNDLE = "mri_denoising_unet_noise_map"
 
 
@@ -45,7 +46,8 @@ def test_quality_benchmark_scores_every_method_on_whole_volumes(trained_bundle, 
     _, train_out = trained_bundle
     volume = volumes_dir / "sub-00_T1w.nii.gz"
     table = main(["--output", str(tmp_path), "--volumes", str(volume), "--conditions", "gaussian:0.05",
-                  "rician:0.1", "--weights", f"mri_denoising_unet={train_out / 'models' / 'model.pt'}"])
+                  "rician:0.1", "--weights", f"mri_denoising_unet={train_out / 'models' / 'model.pt'}",
+                  "--adapt", "mri_denoising_unet", "--adapt-overrides", json.dumps(ADAPT_TINY)])
 
     assert set(table.condition) == {"gaussian 0.05", "rician 0.1"}
     gaussian = table[table.condition == "gaussian 0.05"].set_index("method")
@@ -53,6 +55,10 @@ def test_quality_benchmark_scores_every_method_on_whole_volumes(trained_bundle, 
     assert {"noisy input", "mri_denoising_unet", "BM3D (true sigma, slices)", "BM4D (true sigma, volume)"} <= set(
         gaussian.index)
     assert not any("bias-corrected" in m for m in gaussian.index)
+    adapted = "mri_denoising_unet adapted to the scan (2 it.)"
+    assert adapted in gaussian.index and adapted not in rician.index, "adaptation needs zero-mean (Gaussian) noise"
+    assert gaussian.loc[adapted, "psnr"] != gaussian.loc["mri_denoising_unet", "psnr"], "adapted weights differ"
+    assert gaussian.loc[adapted, "seconds_per_volume"] > gaussian.loc["mri_denoising_unet", "seconds_per_volume"]
     assert {"BM3D bias-corrected, post", "BM3D bias-corrected, squared", "BM4D bias-corrected, post",
             "BM4D bias-corrected, squared"} <= set(rician.index)
     for rows in (gaussian, rician):
@@ -69,7 +75,7 @@ def test_quality_benchmark_gives_a_noise_map_bundle_the_true_and_the_estimated_s
     monkeypatch.syspath_prepend(str(REPO))
     from benchmarks.quality import Condition, held_out_volumes, main, noisy_volume
     from monai_denoise.inferers import NoiseLevelInferer
-    from monai_denoise.transforms import estimate_noise_sigma
+    from monai_denoise.transforms import PercentileNormalize, estimate_noise_sigma
     from monai_denoise.workflows import parse
 
     maps = []
@@ -82,13 +88,19 @@ def test_quality_benchmark_gives_a_noise_map_bundle_the_true_and_the_estimated_s
     table = main(["--output", str(tmp_path), "--volumes", str(volume), "--conditions", "rician:0.05",
                   "--weights", f"{NOISE_MAP_BUNDLE}={weights}"]).set_index("method")
 
-    estimated = estimate_noise_sigma(noisy_volume(held_out_volumes([volume])[0], Condition("rician", 0.05)))
-    assert abs(estimated - 0.05) > 1e-3 and 0.05 in maps, "the true-sigma row gets 0.05"
+    noisy = noisy_volume(held_out_volumes([volume])[0], Condition("rician", 0.05))
+    normalised = PercentileNormalize(clip=False)(noisy[None])
+    bounds = normalised.meta["normalization"]
+    true = 0.05 / (bounds["upper_value"] - bounds["lower_value"])
+    estimated = estimate_noise_sigma(normalised[0])
+    assert abs(estimated - true) > 1e-3 and any(m == pytest.approx(true) for m in maps), (
+        "the true-sigma row gets 0.05 on the scale inference.json's normalisation gives the noisy volume")
     assert any(m == pytest.approx(estimated, rel=1e-4) for m in maps), "the other row gets the estimate"
 
     for sigma in ("true sigma", "estimated sigma"):
         row = table.loc[f"{NOISE_MAP_BUNDLE} ({sigma})"]
-        assert row.psnr == pytest.approx(table.loc["noisy input", "psnr"]), "the untrained network is the identity"
+        assert row.psnr == pytest.approx(table.loc["noisy input", "psnr"], rel=1e-4), (
+            "the untrained network is the identity, and normalising then mapping back changes nothing")
     assert f"rician 0.05: {NOISE_MAP_BUNDLE} (" in (tmp_path / "quality.md").read_text()
 
 

@@ -164,7 +164,7 @@ OTHER_BUNDLES = sorted(set(BUNDLES) - {UNET_BUNDLE.name})
 
 
 @pytest.mark.parametrize("name", OTHER_BUNDLES)
-def test_every_bundle_trains_evaluates_and_infers(name, tiny_dataset, tmp_path):
+def test_every_bundle_trains_evaluates_adapts_and_infers(name, tiny_dataset, tmp_path):
     bundle = UNET_BUNDLE.parent / name
     output = tmp_path / "out"
     train = workflow(bundle, ["train"], "train", dataset_dir=str(tiny_dataset), output_dir=str(output), epochs=1,
@@ -177,8 +177,12 @@ def test_every_bundle_trains_evaluates_and_infers(name, tiny_dataset, tmp_path):
     table = pd.read_csv(output / "metrics" / "test_metrics.csv")
     assert table["psnr"].notna().all() and table["image"].iloc[-1] == "mean"
     volume = write_nifti(tmp_path / "in" / "vol.nii.gz", phantom((40, 36, 6), seed=3), np.diag([2.0, 2.0, 3.0, 1]))
+    adapt = workflow(bundle, ["adapt"], "train", dataset_dir=str(volume.parent), output_dir=str(tmp_path / "adapted"),
+                     ckpt_path=str(output / "models" / "model.pt"), roi_size=TINY["roi_size"],
+                     **{"adaptation#iterations": 2, "adaptation#patch_size": TINY["patch_size"]})
+    adapt.run()
     infer = workflow(bundle, ["inference"], "infer", dataset_dir=str(volume.parent), output_dir=str(tmp_path / "den"),
-                     ckpt_path=str(output / "models" / "model.pt"), roi_size=TINY["roi_size"])
+                     ckpt_path=str(tmp_path / "adapted" / "models" / "model.pt"), roi_size=TINY["roi_size"])
     infer.run()
     assert nib.load(str(tmp_path / "den" / "vol.nii.gz")).shape == (40, 36, 6)
 

@@ -27,7 +27,7 @@ VERSION = BUNDLES[UNET_BUNDLE.name].version
 """The version a site's copy of the U-Net bundle starts from."""
 NEXT = "{}.{}.0".format(*(int(part) + (i == 1) for i, part in enumerate(VERSION.split(".")[:2])))
 """The version a site bumps to when it retrains."""
-PACKAGED = {"LICENSE", "configs/train.json", "configs/evaluate.json", "configs/inference.json",
+PACKAGED = {"LICENSE", "configs/train.json", "configs/evaluate.json", "configs/inference.json", "configs/adapt.json",
             "configs/multi_gpu_train.json", "configs/metadata.json", "configs/logging.conf", "docs/README.md",
             "models/model.pt", "manifest.json"}
 

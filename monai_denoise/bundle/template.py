@@ -7,13 +7,14 @@ only differ where their specs do. ``monai-denoise bundle render`` writes them, `
 from __future__ import annotations
 
 import json
+import re
 from importlib.metadata import version
 from pathlib import Path
 from string import Template
 
 from monai.bundle import ConfigParser
 
-from .models import BundleSpec
+from .models import R2R_PAPER, BundleSpec
 
 IMPORTS = ["$import torch", "$import monai", "$import monai_denoise"]
 METRIC_NAMES = ("psnr", "ssim", "mae", "mse")
@@ -216,24 +217,32 @@ def evaluate_config(spec: BundleSpec) -> dict:
             "initialize": ["$monai.utils.set_determinism(seed=0)"], "run": ["$@validate#evaluator.run()"]}
 
 
-def inference_config(spec: BundleSpec) -> dict:
-    """``inference.json``: every NIfTI volume or 4D series in ``dataset_dir`` -> denoised NIfTI in ``output_dir``."""
-    preprocessing = [
-        {"_target_": "LoadImaged", "keys": "image", "reader": "NibabelReader", "dtype": "$numpy.float32"},
-        {"_target_": "EnsureChannelFirstd", "keys": "image"},
-        {"_target_": "Orientationd", "keys": "image", "axcodes": "RAS", "labels": None},
-        {"_target_": "monai_denoise.transforms.PercentileNormalized", "keys": "image",
-         "lower": "@percentiles#0", "upper": "@percentiles#1", "clip": False},
-    ]
+def _scans() -> dict:
+    """The user's scans, as ``inference.json`` and ``adapt.json`` read them: every NIfTI volume or 4D series in
+    ``dataset_dir``, loaded as ``(T, X, Y, Z)`` (T = 1 for a volume), RAS-oriented and percentile-normalised."""
     return {
-        **_common(spec),
         "imports": IMPORTS + ["$import numpy"],
-        "output_dir": "$@bundle_root + '/eval'",
         "ckpt_path": "$@bundle_root + '/models/model.pt'",
         "percentiles": [0.5, 99.5],
-        "slice_axis": 2,
         "data": {"_target_": "monai_denoise.data.list_volumes", "inputs": "@dataset_dir"},
-        "preprocessing": {"_target_": "Compose", "transforms": preprocessing},
+        "loading": [
+            {"_target_": "LoadImaged", "keys": "image", "reader": "NibabelReader", "dtype": "$numpy.float32"},
+            {"_target_": "EnsureChannelFirstd", "keys": "image"},
+            {"_target_": "Orientationd", "keys": "image", "axcodes": "RAS", "labels": None},
+            {"_target_": "monai_denoise.transforms.PercentileNormalized", "keys": "image",
+             "lower": "@percentiles#0", "upper": "@percentiles#1", "clip": False},
+        ],
+    }
+
+
+def inference_config(spec: BundleSpec) -> dict:
+    """``inference.json``: every NIfTI volume or 4D series in ``dataset_dir`` -> denoised NIfTI in ``output_dir``."""
+    return {
+        **_common(spec),
+        **_scans(),
+        "output_dir": "$@bundle_root + '/eval'",
+        "slice_axis": 2,
+        "preprocessing": {"_target_": "Compose", "transforms": "@loading"},
         "dataset": {"_target_": "Dataset", "data": "@data", "transform": "@preprocessing"},
         "dataloader": {"_target_": "DataLoader", "dataset": "@dataset", "batch_size": 1, "shuffle": False,
                        "num_workers": 0},
@@ -256,6 +265,74 @@ def inference_config(spec: BundleSpec) -> dict:
                       "val_handlers": "@handlers", "amp": "@amp"},
         "initialize": ["$monai.utils.set_determinism(seed=0)"],
         "run": ["$@evaluator.run()"],
+    }
+
+
+def adapt_config(spec: BundleSpec) -> dict:
+    """``adapt.json``: fine-tune the weights on the user's own noisy scans, without clean images.
+
+    Recorrupted-to-Recorrupted training (``Recorruptd``, Pang et al. 2021) on random axial patches of every
+    volume and frame in ``dataset_dir``, read and normalised as ``inference.json`` reads them, starting from
+    ``ckpt_path``; the noise sigma is ``noise_level`` on the normalised scale or estimated from each scan.
+    Writes ``output_dir/models/model.pt``, which ``inference.json`` then takes as its ``ckpt_path``.
+    """
+    pairs = [
+        {"_target_": "monai_denoise.transforms.NoiseLeveld", "keys": "image", "sigma_key": "noise_sigma",
+         "noise_level": "@noise_level"},
+        {"_target_": "monai_denoise.transforms.RandFrameSamplesd", "keys": "image",
+         "num_samples": "@adaptation#patches_per_volume"},
+        {"_target_": "SpatialPadd", "keys": "image", "spatial_size": "$@adaptation#patch_size + [1]"},
+        {"_target_": "RandSpatialCropd", "keys": "image", "roi_size": "$@adaptation#patch_size + [1]", "random_size": False},
+        {"_target_": "SqueezeDimd", "keys": "image", "dim": 3},
+        {"_target_": "RandFlipd", "keys": "image", "prob": 0.5, "spatial_axis": 0},
+        {"_target_": "RandFlipd", "keys": "image", "prob": 0.5, "spatial_axis": 1},
+        {"_target_": "RandRotate90d", "keys": "image", "prob": 0.5},
+        {"_target_": "monai_denoise.transforms.Recorruptd", "keys": "image", "label_key": "label",
+         "sigma_key": "noise_sigma", "alpha": "@adaptation#alpha"},
+        *([{"_target_": "monai_denoise.transforms.NoiseLevelMapd", "keys": "image", "sigma_key": "noise_sigma"}]
+          if spec.noise_level_map else []),
+        {"_target_": "EnsureTyped", "keys": ["image", "label"], "track_meta": False},
+    ]
+    handlers = {
+        "load_model": {"_target_": "CheckpointLoader", "load_path": "@ckpt_path", "load_dict": {"model": "@network"},
+                       "map_location": "@device"},
+        "lr_schedule": {"_target_": "LrScheduleHandler", "lr_scheduler": "@lr_scheduler", "epoch_level": False,
+                        "print_lr": False},
+        "stats": {"_target_": "StatsHandler", "tag_name": "adapt_loss",
+                  "output_transform": "$monai.handlers.from_engine(['loss'], first=True)"},
+        "tensorboard": {"_target_": "TensorBoardStatsHandler", "log_dir": "@log_dir", "tag_name": "adapt_loss",
+                        "output_transform": "$monai.handlers.from_engine(['loss'], first=True)"},
+        "progress_bar": {"_target_": "monai_denoise.handlers.LossProgressBar"},
+        "save_model": {"_target_": "CheckpointSaver", "save_dir": "@ckpt_dir", "save_dict": {"model": "@network"},
+                       "save_final": True, "final_filename": "model.pt"},
+    }
+    return {
+        **_common(spec),
+        **_scans(),
+        "output_dir": "$@bundle_root + '/adapted'",
+        "log_dir": "$@output_dir + '/logs'",
+        "noise_level": "estimate",
+        "adaptation": {"iterations": 400, "learning_rate": 0.0003, "alpha": 0.5, "patch_size": [64, 64],
+                       "patches_per_volume": 8, "volumes_per_batch": 1},
+        "seed": 0,
+        "loss": {"_target_": "torch.nn.MSELoss"},
+        "optimizer": {"_target_": "torch.optim.Adam", "params": "$@network.parameters()", "lr": "@adaptation#learning_rate"},
+        "lr_scheduler": {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR", "optimizer": "@optimizer",
+                         "T_max": "@adaptation#iterations"},
+        "adapt": {
+            "preprocessing": {"_target_": "Compose", "transforms": "$@loading + @adapt#pairs"},
+            "pairs": pairs,
+            "dataset": {"_target_": "CacheDataset", "data": "@data", "transform": "@adapt#preprocessing",
+                        "cache_rate": 1.0, "num_workers": 0},
+            "dataloader": {"_target_": "DataLoader", "dataset": "@adapt#dataset", "batch_size": "@adaptation#volumes_per_batch",
+                           "shuffle": True, "num_workers": 0},
+            "trainer": {"_target_": "SupervisedTrainer", "max_epochs": 1, "epoch_length": "@adaptation#iterations",
+                        "device": "@device", "train_data_loader": "@adapt#dataloader", "network": "@network",
+                        "loss_function": "@loss", "optimizer": "@optimizer", "amp": "@amp",
+                        "train_handlers": list(handlers.values()), "optim_set_to_none": True},
+        },
+        "initialize": ["$monai.utils.set_determinism(seed=@seed)"],
+        "run": ["$@adapt#trainer.run()"],
     }
 
 
@@ -323,7 +400,7 @@ def metadata(spec: BundleSpec) -> dict:
         "label_classes": "the clean slice (training target)",
         "pred_classes": "the denoised slice, same shape and range",
         "intended_use": "Research use: denoising MR magnitude images. Not a medical device; not for diagnosis.",
-        "references": list(spec.references),
+        "references": [*spec.references, R2R_PAPER],
         "network_data_format": {
             "inputs": {"image": {**image, **_input_channels(spec)}},
             "outputs": {"pred": {**image, "channel_def": {"0": "denoised image"}}},
@@ -332,14 +409,23 @@ def metadata(spec: BundleSpec) -> dict:
 
 
 def apply_overrides(config: dict, overrides: dict) -> dict:
-    """Set each key of ``overrides`` in ``config``: top-level keys always, ``"a#b#c"`` where ``"a#b"`` exists."""
-    for path, value in overrides.items():
+    """Set each key of ``overrides`` in ``config`` where it belongs: ``"a#b#c"`` where ``"a#b"`` exists, a top-level
+    key where the config has it or refers to it (``@key``, possibly in the value of another override it takes)."""
+    used: list[str] = []
+    while True:
+        text = json.dumps([config] + [overrides[path] for path in used])
+        found = [path for path in overrides if path not in used
+                 and ("#" in path or path in config or re.search(f"@{path}(?!\\w)", text))]
+        if not found:
+            break
+        used += found
+    for path in (p for p in overrides if p in used):
         *parents, leaf = path.split("#")
         node = config
         for key in parents:
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, dict):
-            node[leaf] = value
+            node[leaf] = overrides[path]
     return config
 
 
@@ -352,7 +438,8 @@ def parameter_count(train: dict) -> int:
 def render(spec: BundleSpec) -> dict[str, str]:
     """Relative path -> file text for every generated file of the bundle."""
     configs = {name: apply_overrides(build(spec), spec.overrides) for name, build in
-               (("train", train_config), ("evaluate", evaluate_config), ("inference", inference_config))}
+               (("train", train_config), ("evaluate", evaluate_config), ("inference", inference_config),
+                                ("adapt", adapt_config))}
     parameters = f"{parameter_count(configs['train']) / 1e6:.2f} M"
     configs.update(multi_gpu_train=multi_gpu_config(), metadata=metadata(spec))
     files = {f"configs/{name}.json": json.dumps(content, indent=4) + "\n" for name, content in configs.items()}

@@ -8,7 +8,9 @@ well as a network trained for that level alone. Training appends the sigma each 
 
 from __future__ import annotations
 
+import logging
 import math
+import numbers
 from collections.abc import Hashable, Mapping
 
 import numpy as np
@@ -17,7 +19,9 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform
 from monai.utils import convert_to_tensor
 
-__all__ = ["NoiseLevelMap", "NoiseLevelMapd", "estimate_noise_sigma"]
+__all__ = ["NoiseLevel", "NoiseLevelMap", "NoiseLevelMapd", "NoiseLeveld", "estimate_noise_sigma", "estimate_series_sigma"]
+
+logger = logging.getLogger(__name__)
 
 MAD_TO_SIGMA = 0.6745
 """Median absolute deviation of a standard normal variable: MAD / 0.6745 estimates its standard deviation."""
@@ -73,6 +77,16 @@ def estimate_noise_sigma(img: torch.Tensor | np.ndarray, min_snr: float = 3.0, i
     return sigma
 
 
+def estimate_series_sigma(frames: torch.Tensor | np.ndarray) -> float:
+    """The median of :func:`estimate_noise_sigma` over the frames of ``(T, H, W[, D])``: one sigma for a series.
+
+    A 3D volume is a series of one frame (``(1, H, W, D)``); the median ignores a frame or two with motion
+    or artefacts.
+    """
+    frames = convert_to_tensor(frames, track_meta=False, dtype=torch.float64)
+    return float(torch.tensor([estimate_noise_sigma(frame) for frame in frames]).quantile(0.5))
+
+
 class NoiseLevelMap(Transform):
     """Append a channel filled with the noise sigma: ``(C, H, W[, D])`` -> ``(C + 1, H, W[, D])``."""
 
@@ -89,7 +103,8 @@ class NoiseLevelMapd(MapTransform):
 
     Args:
         keys: key(s) of the noisy image(s).
-        sigma_key: key holding the sigma the noise was drawn with, as written by ``SyntheticNoised(sigma_key=...)``.
+        sigma_key: key holding the sigma of the image's noise, as written by ``SyntheticNoised(sigma_key=...)`` or
+            ``Recorruptd``.
     """
 
     def __init__(self, keys: KeysCollection, sigma_key: str = "noise_sigma", allow_missing_keys: bool = False) -> None:
@@ -101,7 +116,54 @@ class NoiseLevelMapd(MapTransform):
         d = dict(data)
         if self.sigma_key not in d:
             raise KeyError(f"NoiseLevelMapd: no {self.sigma_key!r} in the item; add SyntheticNoised(sigma_key="
-                           f"{self.sigma_key!r}) before it")
+                           f"{self.sigma_key!r}) or Recorruptd(sigma_key={self.sigma_key!r}) before it")
         for key in self.key_iterator(d):
             d[key] = self.append(d[key], float(d[self.sigma_key]))
+        return d
+
+
+class NoiseLevel:
+    """The noise sigma of an image: a given one, or estimated with :func:`estimate_series_sigma` (logged).
+
+    Args:
+        noise_level: the noise standard deviation on the image's scale (>= 0), or ``"estimate"``.
+            Default ``"estimate"``.
+    """
+
+    def __init__(self, noise_level: float | str = "estimate") -> None:
+        given = isinstance(noise_level, numbers.Real) and not isinstance(noise_level, bool) and noise_level >= 0
+        if not (given or noise_level == "estimate"):
+            raise ValueError(f"noise_level must be a sigma >= 0 or 'estimate', got {noise_level!r}")
+        self.noise_level = noise_level
+
+    def __call__(self, img: torch.Tensor | np.ndarray) -> float:
+        """``img``: ``(C, H, W[, D])``, each channel one frame (a 3D volume, or a frame of a 4D series)."""
+        if self.noise_level != "estimate":
+            return float(self.noise_level)
+        sigma = estimate_series_sigma(img)
+        logger.info(f"estimated noise sigma {sigma:.4f} over {len(img)} frame(s)")
+        return sigma
+
+
+class NoiseLeveld(MapTransform):
+    """Write the noise sigma of ``keys`` (given, or estimated from the image) to ``sigma_key``.
+
+    Args:
+        keys: the key of the noisy image ``(C, H, W[, D])``; a single key.
+        sigma_key: where the sigma is written. Default ``"noise_sigma"``.
+        noise_level: see :class:`NoiseLevel`. Default ``"estimate"``.
+    """
+
+    def __init__(self, keys: KeysCollection, sigma_key: str = "noise_sigma", noise_level: float | str = "estimate",
+                 allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        if len(self.keys) != 1:
+            raise ValueError(f"NoiseLeveld needs exactly one image key, got {self.keys}")
+        self.sigma_key = sigma_key
+        self.level = NoiseLevel(noise_level)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[self.sigma_key] = self.level(d[key])
         return d

@@ -1,0 +1,130 @@
+"""Adapting a bundle to a user's own noisy scans: recorrupted training pairs, frame sampling, adapt.json."""
+
+from __future__ import annotations
+
+import math
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from conftest import UNET_BUNDLE, phantom, write_nifti
+from test_bundle import workflow
+
+from monai_denoise.bundle import BUNDLES
+from monai_denoise.transforms import NoiseLevel, NoiseLeveld, RandFrameSamplesd, Recorrupt, Recorruptd
+
+ADAPT_TINY = {"adaptation#iterations": 3, "adaptation#patch_size": [32, 32], "adaptation#patches_per_volume": 2}
+
+
+def test_sigma_zero_gives_the_scan_as_input_and_target():
+    img = torch.rand(1, 16, 16)
+    source, target = Recorrupt().set_random_state(0)(img, 0.0)
+    assert torch.equal(source, img) and torch.equal(target, img)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 2.0])
+def test_the_pair_has_noise_independent_of_each_other_around_the_clean_image(alpha):
+    """The R2R property: input and target errors against the clean image have the stated levels and no covariance."""
+    sigma = 0.1
+    clean = torch.rand(1, 256, 256)
+    noisy = clean + sigma * torch.randn(clean.shape, generator=torch.Generator().manual_seed(1))
+    recorrupt = Recorrupt(alpha).set_random_state(0)
+    source, target = recorrupt(noisy, sigma)
+    source_error, target_error = (source - clean).flatten(), (target - clean).flatten()
+    assert float(source_error.std()) == pytest.approx(sigma * math.sqrt(1 + alpha**2), rel=0.02)
+    assert float(target_error.std()) == pytest.approx(sigma * math.sqrt(1 + 1 / alpha**2), rel=0.02)
+    correlation = torch.corrcoef(torch.stack([source_error, target_error]))[0, 1]
+    assert abs(float(correlation)) < 0.02, "the target's noise must not be predictable from the input's"
+    assert recorrupt.input_sigma(sigma) == pytest.approx(sigma * math.sqrt(1 + alpha**2))
+
+
+def test_the_same_seed_gives_the_same_pairs_and_the_dictionary_passes_its_state_on():
+    item = {"image": torch.rand(1, 8, 8), "noise_sigma": 0.05}
+    first = Recorruptd("image", alpha=0.5).set_random_state(seed=3)(item)
+    second = Recorruptd("image", alpha=0.5).set_random_state(seed=3)(item)
+    other = Recorruptd("image", alpha=0.5).set_random_state(seed=4)(item)
+    assert torch.equal(first["image"], second["image"]) and torch.equal(first["label"], second["label"])
+    assert not torch.equal(first["image"], other["image"])
+    assert first["noise_sigma"] == pytest.approx(0.05 * math.sqrt(1.25)), "the map follows the input's noise level"
+    assert torch.allclose(first["image"] - item["image"], -0.25 * (first["label"] - item["image"]), atol=1e-6)
+
+
+def test_bad_arguments_and_a_missing_sigma_are_refused():
+    with pytest.raises(ValueError, match="alpha"):
+        Recorrupt(0.0)
+    with pytest.raises(ValueError, match="sigma"):
+        Recorrupt()(torch.zeros(1, 4, 4), -0.1)
+    with pytest.raises(KeyError, match="NoiseLeveld"):
+        Recorruptd("image")({"image": torch.zeros(1, 4, 4)})
+    with pytest.raises(ValueError, match="one image key"):
+        Recorruptd(["image", "other"])
+    with pytest.raises(ValueError, match="noise_level"):
+        NoiseLevel("guess")
+
+
+def test_the_noise_level_is_the_given_one_or_the_median_estimate_over_frames():
+    generator = torch.Generator().manual_seed(0)
+    series = torch.stack([0.5 + s * torch.randn(64, 64, 8, generator=generator) for s in (0.02, 0.05, 0.06)])
+    assert NoiseLeveld("image", noise_level=0.03)({"image": series})["noise_sigma"] == 0.03
+    assert NoiseLeveld("image")({"image": series})["noise_sigma"] == pytest.approx(0.05, rel=0.05)
+
+
+def test_frame_samples_keep_one_frame_each_and_a_volume_gives_copies_of_itself():
+    series = torch.arange(5.0)[:, None, None, None].expand(5, 4, 4, 3)
+    samples = RandFrameSamplesd(["image", "mask"], num_samples=20).set_random_state(0)(
+        {"image": series, "mask": series * 10, "noise_sigma": 0.1})
+    assert len(samples) == 20 and all(s["image"].shape == (1, 4, 4, 3) for s in samples)
+    frames = [int(s["image"][0, 0, 0, 0]) for s in samples]
+    assert len(set(frames)) > 1 and all(int(s["mask"][0, 0, 0, 0]) == 10 * f for s, f in zip(samples, frames))
+    assert all(s["noise_sigma"] == 0.1 for s in samples)
+    volume = RandFrameSamplesd("image", num_samples=3)({"image": series[:1]})
+    assert len(volume) == 3 and all(torch.equal(s["image"], series[:1]) for s in volume)
+    with pytest.raises(ValueError, match="frame counts"):
+        RandFrameSamplesd(["image", "mask"])({"image": series, "mask": series[:2]})
+
+
+@pytest.fixture()
+def noisy_scans(tmp_path):
+    """A noisy 3D volume and a noisy 4D series, as a user's scans."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "scans"
+    for name, shape in (("vol.nii.gz", (40, 36, 6)), ("run.nii.gz", (40, 36, 6, 3))):
+        clean = phantom(shape, seed=len(shape))
+        write_nifti(folder / name, clean + rng.normal(0, 40, shape).astype(np.float32))
+    return folder
+
+
+@pytest.mark.parametrize("name", ["mri_denoising_unet", "mri_denoising_unet_noise_map"])
+def test_adapt_fine_tunes_the_weights_on_noisy_scans_for_inference(name, noisy_scans, tmp_path):
+    bundle = UNET_BUNDLE.parent / name
+    adapted = tmp_path / "adapted"
+    wf = workflow(bundle, ["adapt"], "train", dataset_dir=str(noisy_scans), output_dir=str(adapted), **ADAPT_TINY)
+    shipped = torch.load(bundle / "models" / "model.pt", weights_only=True)
+    trainer = wf.parser.get_parsed_content("adapt#trainer")
+    wf.run()
+    assert trainer.state.iteration == ADAPT_TINY["adaptation#iterations"]
+    batch = trainer.state.batch  # decollated: one dictionary per patch
+    channels = 2 if BUNDLES[name].noise_level_map else 1
+    assert len(batch) == 2 and all(item["image"].shape == (channels, 32, 32) for item in batch), "patches of one volume"
+    assert all(item["label"].shape == (1, 32, 32) for item in batch)
+    assert np.isfinite(float(trainer.state.output[0]["loss"]))
+    saved = torch.load(adapted / "models" / "model.pt", weights_only=True)
+    changed = [k for k in shipped if k.endswith("weight") and not torch.equal(saved[k], shipped[k])]
+    assert changed, "adaptation starts from the shipped weights and changes them"
+    assert (adapted / "logs").is_dir()
+    infer = workflow(bundle, ["inference"], "infer", dataset_dir=str(noisy_scans), output_dir=str(tmp_path / "den"),
+                     ckpt_path=str(adapted / "models" / "model.pt"))
+    infer.run()
+    assert nib.load(str(tmp_path / "den" / "run.nii.gz")).shape == (40, 36, 6, 3)
+
+
+def test_adapt_uses_the_given_noise_level_instead_of_the_estimate(noisy_scans, tmp_path):
+    wf = workflow(UNET_BUNDLE, ["adapt"], "train", dataset_dir=str(noisy_scans), output_dir=str(tmp_path),
+                  noise_level=0.02, **ADAPT_TINY)
+    dataset = wf.parser.get_parsed_content("adapt#dataset")
+    assert {item["noise_sigma"] for item in dataset._cache} == {0.02}
+    estimated = workflow(UNET_BUNDLE, ["adapt"], "train", dataset_dir=str(noisy_scans), output_dir=str(tmp_path),
+                         **ADAPT_TINY).parser.get_parsed_content("adapt#dataset")
+    sigmas = [item["noise_sigma"] for item in estimated._cache]
+    assert all(0.02 < s < 0.2 for s in sigmas), f"estimated on the normalised scale: {sigmas}"
