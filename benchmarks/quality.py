@@ -11,7 +11,8 @@ each noise condition, gets seeded noise (the same on every run and machine) and 
   percentiles, slice by slice through the bundle's inferer, mapped back (a noise-level-conditioned bundle
   twice: given the true sigma, and estimating it from the volume);
 - with ``--adapt``, under Gaussian noise, those bundles again after their ``adapt.json`` fine-tuned them on
-  each noisy volume alone (Recorrupted-to-Recorrupted pairs, the true sigma), adaptation time included;
+  each noisy volume alone (Recorrupted-to-Recorrupted pairs), adaptation time included: given the true
+  sigma, and estimating it from the volume as ``adapt.json`` does by default;
 - non-local means (scikit-image, slice by slice, filter strength tuned on the validation split's
   slices when ``--data`` is given, else 0.8 sigma);
 - BM3D slice by slice and BM4D on the whole volume, both given the true sigma; under Rician noise also
@@ -147,18 +148,22 @@ def network_denoisers(bundle: str, weights: Path) -> dict[str, VolumeDenoiser]:
 
 def adapted_denoisers(bundle: str, weights: Path, overrides: dict | None = None) -> dict[str, VolumeDenoiser]:
     """Method name -> the bundle's network adapted to each noisy volume alone by its ``adapt.json`` (with
-    ``overrides``), then run as :func:`network_denoisers` runs it. Adaptation is given the true sigma; its time
-    counts."""
+    ``overrides``), then run as :func:`network_denoisers` runs it; its time counts. Twice: adaptation (and a
+    noise-level-conditioned inferer) given the true sigma, as BM3D is, and estimating it from the volume, as
+    ``adapt.json`` does by default."""
     overrides = overrides or {}
     parser = parse(bundle, ["inference"], device="$torch.device('cpu')", amp=False)
     iterations = parse(bundle, ["adapt"], **overrides).get_parsed_content("adaptation#iterations")
-    conditioned = isinstance(parser.get_parsed_content("inferer"), NoiseLevelInferer)
 
-    def run(volume: np.ndarray, sigma: float) -> np.ndarray:
-        network = adapted_network(parser, bundle, weights, volume, sigma, overrides)
-        return denoise_as_inference(parser, network, volume, sigma)
+    def adapted(noise_level: str | None) -> VolumeDenoiser:
+        def run(volume: np.ndarray, sigma: float) -> np.ndarray:
+            network = adapted_network(parser, bundle, weights, volume, sigma, overrides, noise_level)
+            return denoise_as_inference(parser, network, volume, sigma, noise_level)
 
-    return {f"{bundle} adapted to the scan ({iterations} it.){' (true sigma)' if conditioned else ''}": run}
+        return run
+
+    return {f"{bundle} adapted to the scan ({iterations} it., {name} sigma)": adapted(level)
+            for name, level in (("true", None), ("estimated", "estimate"))}
 
 
 def normalized(parser: ConfigParser, volume: np.ndarray) -> tuple[MetaTensor, PercentileNormalize]:
@@ -183,19 +188,20 @@ def denoise_as_inference(parser: ConfigParser, network: torch.nn.Module, volume:
     scaled, normalize = normalized(parser, volume)
     inferer = parser.get_parsed_content("inferer")
     if isinstance(inferer, NoiseLevelInferer):
-        inferer = NoiseLevelInferer(inferer.inferer, noise_level or normalized_sigma(scaled, sigma))
+        given = normalized_sigma(scaled, sigma) if noise_level is None else noise_level
+        inferer = NoiseLevelInferer(inferer.inferer, given)
     pred = inferer(scaled.as_tensor()[None], network)[0]
     return normalize.inverse(MetaTensor(pred, applied_operations=scaled.applied_operations))[0].numpy()
 
 
 def adapted_network(parser: ConfigParser, bundle: str, weights: Path, volume: np.ndarray, sigma: float,
-                    overrides: dict) -> torch.nn.Module:
+                    overrides: dict, noise_level: str | None = None) -> torch.nn.Module:
     """The bundle's network after its ``adapt.json`` ran from ``weights`` on the noisy ``volume`` alone.
 
-    ``volume`` goes to a NIfTI file, as a user's scan would, and ``sigma`` to ``adapt.json`` on the scale its
-    percentile normalisation gives the scan.
+    ``volume`` goes to a NIfTI file, as a user's scan would, and ``adapt.json`` gets ``noise_level``, or by default
+    ``sigma`` on the scale its percentile normalisation gives the scan.
     """
-    level = normalized_sigma(normalized(parser, volume)[0], sigma)
+    level = normalized_sigma(normalized(parser, volume)[0], sigma) if noise_level is None else noise_level
     with tempfile.TemporaryDirectory() as folder:
         scans, adapted = Path(folder) / "scan", Path(folder) / "adapted"
         scans.mkdir()
@@ -327,7 +333,7 @@ def report(means: pd.DataFrame, volumes: list[HeldOutVolume], weights: dict[str,
          "their bias-corrected forms remove the noise floor sqrt(2) sigma. Networks run as their bundle's "
          "`inference.json` does (the noisy volume normalised by its own percentiles, slice by slice, mapped back), "
          "on the CPU; an adapted network was first fine-tuned on that noisy volume alone by the bundle's "
-         "`adapt.json`, given the true sigma, and its seconds include that."),
+         "`adapt.json` (given the true sigma, or estimating it), and its seconds include that."),
     ]) + "\n"
 
 
@@ -344,6 +350,17 @@ def parse_weights(items: list[str]) -> dict[str, Path]:
     return weights
 
 
+def json_object(text: str) -> dict:
+    """A JSON object from the command line (config overrides)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object of config overrides, got {text!r}")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
     cli = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__.split("\n\n")[0])
@@ -358,7 +375,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cli.add_argument("--max-volumes", type=int, default=None, help="use only the first N test volumes")
     cli.add_argument("--adapt", nargs="*", default=[], metavar="BUNDLE",
                      help="bundles (among --weights) also scored after adapting to each noisy volume (adapt.json)")
-    cli.add_argument("--adapt-overrides", type=json.loads, default={}, metavar="JSON",
+    cli.add_argument("--adapt-overrides", type=json_object, default={}, metavar="JSON",
                      help='adapt.json overrides, e.g. \'{"adaptation#iterations": 800}\'')
     args = cli.parse_args(argv)
     unknown = [b for b in args.adapt if not any(w.partition("=")[0] == b for w in args.weights)]

@@ -71,6 +71,11 @@ class NoiseLevelInferer(Inferer):
         self.inferer = inferer
         self.level = NoiseLevel(noise_level)
 
+    @property
+    def noise_level(self) -> float | str:
+        """The configured noise level: a sigma, or ``"estimate"``."""
+        return self.level.noise_level
+
     def sigma(self, inputs: torch.Tensor) -> float:
         """The noise level used for ``inputs`` (``(B, C, ...)``): the configured one, or the median estimate."""
         return self.level(inputs.detach().float().cpu().flatten(0, 1))

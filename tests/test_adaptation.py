@@ -14,7 +14,7 @@ from test_bundle import workflow
 from monai_denoise.bundle import BUNDLES
 from monai_denoise.transforms import NoiseLevel, NoiseLeveld, RandFrameSamplesd, Recorrupt, Recorruptd
 
-ADAPT_TINY = {"adaptation#iterations": 3, "adaptation#patch_size": [32, 32], "adaptation#patches_per_volume": 2}
+ADAPT_TINY = {"adaptation#iterations": 3, "adaptation#patch_size": 32, "adaptation#patches_per_volume": 2}
 
 
 def test_sigma_zero_gives_the_scan_as_input_and_target():
@@ -111,7 +111,7 @@ def test_adapt_fine_tunes_the_weights_on_noisy_scans_for_inference(name, noisy_s
     assert np.isfinite(float(trainer.state.output[0]["loss"]))
     saved = torch.load(adapted / "models" / "model.pt", weights_only=True)
     changed = [k for k in shipped if k.endswith("weight") and not torch.equal(saved[k], shipped[k])]
-    assert changed, "adaptation starts from the shipped weights and changes them"
+    assert changed, "adaptation changes the weights"
     assert (adapted / "logs").is_dir()
     infer = workflow(bundle, ["inference"], "infer", dataset_dir=str(noisy_scans), output_dir=str(tmp_path / "den"),
                      ckpt_path=str(adapted / "models" / "model.pt"))
@@ -120,11 +120,31 @@ def test_adapt_fine_tunes_the_weights_on_noisy_scans_for_inference(name, noisy_s
 
 
 def test_adapt_uses_the_given_noise_level_instead_of_the_estimate(noisy_scans, tmp_path):
+    def input_levels(**overrides) -> set[float]:
+        wf = workflow(UNET_BUNDLE, ["adapt"], "train", dataset_dir=str(noisy_scans), output_dir=str(tmp_path),
+                      **ADAPT_TINY, **overrides)
+        dataset = wf.parser.get_parsed_content("adapt#dataset")
+        return {round(sample["noise_sigma"], 6) for index in range(len(dataset)) for sample in dataset[index]}
+
+    assert input_levels(noise_level=0.02) == {round(0.02 * math.sqrt(1.25), 6)}, "the pair's input level, given sigma"
+    estimated = input_levels()
+    assert len(estimated) == 2 and all(0.02 < s < 0.2 for s in estimated), (
+        f"one estimate per scan, on the normalised scale: {estimated}")
+
+
+def test_adapt_starts_from_the_given_weights(noisy_scans, tmp_path):
+    shipped = torch.load(UNET_BUNDLE / "models" / "model.pt", weights_only=True)
     wf = workflow(UNET_BUNDLE, ["adapt"], "train", dataset_dir=str(noisy_scans), output_dir=str(tmp_path),
-                  noise_level=0.02, **ADAPT_TINY)
+                  **{**ADAPT_TINY, "adaptation#learning_rate": 0.0})
+    wf.run()
+    saved = torch.load(tmp_path / "models" / "model.pt", weights_only=True)
+    learned = [k for k in shipped if "running_" not in k and "num_batches_tracked" not in k]
+    assert learned and all(torch.equal(saved[k], shipped[k]) for k in learned), "with no learning: the given weights"
+
+
+def test_patches_are_square_so_rotated_patches_collate(noisy_scans, tmp_path):
+    """Square patches keep their shape under the 90-degree rotations, so every batch collates."""
+    wf = workflow(UNET_BUNDLE, ["adapt"], "train", dataset_dir=str(noisy_scans), output_dir=str(tmp_path),
+                  **{**ADAPT_TINY, "adaptation#patches_per_volume": 16})
     dataset = wf.parser.get_parsed_content("adapt#dataset")
-    assert {item["noise_sigma"] for item in dataset._cache} == {0.02}
-    estimated = workflow(UNET_BUNDLE, ["adapt"], "train", dataset_dir=str(noisy_scans), output_dir=str(tmp_path),
-                         **ADAPT_TINY).parser.get_parsed_content("adapt#dataset")
-    sigmas = [item["noise_sigma"] for item in estimated._cache]
-    assert all(0.02 < s < 0.2 for s in sigmas), f"estimated on the normalised scale: {sigmas}"
+    assert {tuple(sample["image"].shape) for sample in dataset[0]} == {(1, 32, 32)}

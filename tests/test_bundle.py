@@ -15,6 +15,7 @@ from conftest import HAS_CXX, TINY, UNET_BUNDLE, phantom, write_nifti
 from monai.bundle import ConfigWorkflow
 
 from monai_denoise.bundle import BUNDLES, stale_files
+from monai_denoise.bundle.template import apply_overrides
 from monai_denoise.transforms import SyntheticNoised
 
 MANDATORY_METADATA = ("version", "changelog", "monai_version", "pytorch_version", "numpy_version",
@@ -29,6 +30,14 @@ def workflow(bundle, configs, workflow_type, extra=(), **overrides):
                         logging_file=str(bundle / "configs" / "logging.conf"), **overrides)
     wf.initialize()
     return wf
+
+
+def test_overrides_go_only_where_a_config_uses_them():
+    config = {"a": 1, "net": {"size": "@latent#0"}, "train": {"x": 0}}
+    overrides = {"latent": [8], "loss": "@beta", "beta": 0.1, "train#x": "@gamma", "gamma": 2,
+                 "validate#y": "@foo", "foo": 3, "a": 2}
+    assert apply_overrides(config, overrides) == {
+        "a": 2, "net": {"size": "@latent#0"}, "train": {"x": "@gamma"}, "latent": [8], "gamma": 2}
 
 
 def test_committed_bundles_match_template():
@@ -179,7 +188,7 @@ def test_every_bundle_trains_evaluates_adapts_and_infers(name, tiny_dataset, tmp
     volume = write_nifti(tmp_path / "in" / "vol.nii.gz", phantom((40, 36, 6), seed=3), np.diag([2.0, 2.0, 3.0, 1]))
     adapt = workflow(bundle, ["adapt"], "train", dataset_dir=str(volume.parent), output_dir=str(tmp_path / "adapted"),
                      ckpt_path=str(output / "models" / "model.pt"), roi_size=TINY["roi_size"],
-                     **{"adaptation#iterations": 2, "adaptation#patch_size": TINY["patch_size"]})
+                     **{"adaptation#iterations": 2, "adaptation#patch_size": TINY["patch_size"][0]})
     adapt.run()
     infer = workflow(bundle, ["inference"], "infer", dataset_dir=str(volume.parent), output_dir=str(tmp_path / "den"),
                      ckpt_path=str(tmp_path / "adapted" / "models" / "model.pt"), roi_size=TINY["roi_size"])

@@ -164,5 +164,5 @@ def test_the_bundle_trains_on_the_drawn_sigma_and_validates_with_the_known_one(t
     slices = torch.rand(2, 1, 16, 16)
 
     assert all(p["image"].shape[0] == 2 and torch.all(p["image"][1] == p["noise_sigma"]) for p in patches)
-    assert isinstance(inferer, NoiseLevelInferer) and inferer.level.noise_level == 0.08
+    assert isinstance(inferer, NoiseLevelInferer) and inferer.noise_level == 0.08
     assert torch.all(network_input(parser, slices)[:, 1] == 0.08)

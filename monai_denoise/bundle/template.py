@@ -271,8 +271,9 @@ def inference_config(spec: BundleSpec) -> dict:
 def adapt_config(spec: BundleSpec) -> dict:
     """``adapt.json``: fine-tune the weights on the user's own noisy scans, without clean images.
 
-    Recorrupted-to-Recorrupted training (``Recorruptd``, Pang et al. 2021) on random axial patches of every
-    volume and frame in ``dataset_dir``, read and normalised as ``inference.json`` reads them, starting from
+    Recorrupted-to-Recorrupted training (``Recorruptd``, Pang et al. 2021) on random square patches of axial
+    slices (axis 2, ``inference.json``'s default ``slice_axis``) of every volume and frame in ``dataset_dir``,
+    read and normalised as ``inference.json`` reads them, starting from
     ``ckpt_path``; the noise sigma is ``noise_level`` on the normalised scale or estimated from each scan.
     Writes ``output_dir/models/model.pt``, which ``inference.json`` then takes as its ``ckpt_path``.
     """
@@ -281,8 +282,9 @@ def adapt_config(spec: BundleSpec) -> dict:
          "noise_level": "@noise_level"},
         {"_target_": "monai_denoise.transforms.RandFrameSamplesd", "keys": "image",
          "num_samples": "@adaptation#patches_per_volume"},
-        {"_target_": "SpatialPadd", "keys": "image", "spatial_size": "$@adaptation#patch_size + [1]"},
-        {"_target_": "RandSpatialCropd", "keys": "image", "roi_size": "$@adaptation#patch_size + [1]", "random_size": False},
+        {"_target_": "SpatialPadd", "keys": "image", "spatial_size": "$[@adaptation#patch_size] * 2 + [1]"},
+        {"_target_": "RandSpatialCropd", "keys": "image", "roi_size": "$[@adaptation#patch_size] * 2 + [1]",
+         "random_size": False},
         {"_target_": "SqueezeDimd", "keys": "image", "dim": 3},
         {"_target_": "RandFlipd", "keys": "image", "prob": 0.5, "spatial_axis": 0},
         {"_target_": "RandFlipd", "keys": "image", "prob": 0.5, "spatial_axis": 1},
@@ -298,8 +300,6 @@ def adapt_config(spec: BundleSpec) -> dict:
                        "map_location": "@device"},
         "lr_schedule": {"_target_": "LrScheduleHandler", "lr_scheduler": "@lr_scheduler", "epoch_level": False,
                         "print_lr": False},
-        "stats": {"_target_": "StatsHandler", "tag_name": "adapt_loss",
-                  "output_transform": "$monai.handlers.from_engine(['loss'], first=True)"},
         "tensorboard": {"_target_": "TensorBoardStatsHandler", "log_dir": "@log_dir", "tag_name": "adapt_loss",
                         "output_transform": "$monai.handlers.from_engine(['loss'], first=True)"},
         "progress_bar": {"_target_": "monai_denoise.handlers.LossProgressBar"},
@@ -312,7 +312,7 @@ def adapt_config(spec: BundleSpec) -> dict:
         "output_dir": "$@bundle_root + '/adapted'",
         "log_dir": "$@output_dir + '/logs'",
         "noise_level": "estimate",
-        "adaptation": {"iterations": 400, "learning_rate": 0.0003, "alpha": 0.5, "patch_size": [64, 64],
+        "adaptation": {"iterations": 400, "learning_rate": 0.0003, "alpha": 0.5, "patch_size": 64,
                        "patches_per_volume": 8, "volumes_per_batch": 1},
         "seed": 0,
         "loss": {"_target_": "torch.nn.MSELoss"},
@@ -323,7 +323,7 @@ def adapt_config(spec: BundleSpec) -> dict:
             "preprocessing": {"_target_": "Compose", "transforms": "$@loading + @adapt#pairs"},
             "pairs": pairs,
             "dataset": {"_target_": "CacheDataset", "data": "@data", "transform": "@adapt#preprocessing",
-                        "cache_rate": 1.0, "num_workers": 0},
+                        "cache_rate": 1.0, "copy_cache": False, "num_workers": 0},
             "dataloader": {"_target_": "DataLoader", "dataset": "@adapt#dataset", "batch_size": "@adaptation#volumes_per_batch",
                            "shuffle": True, "num_workers": 0},
             "trainer": {"_target_": "SupervisedTrainer", "max_epochs": 1, "epoch_length": "@adaptation#iterations",
@@ -408,24 +408,28 @@ def metadata(spec: BundleSpec) -> dict:
     }
 
 
+def _parent(config: dict, path: str) -> dict | None:
+    """The dictionary that holds the last key of ``path`` (``"a#b#c"``: ``config["a"]["b"]``), or None."""
+    node = config
+    for key in path.split("#")[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None
+
+
 def apply_overrides(config: dict, overrides: dict) -> dict:
     """Set each key of ``overrides`` in ``config`` where it belongs: ``"a#b#c"`` where ``"a#b"`` exists, a top-level
     key where the config has it or refers to it (``@key``, possibly in the value of another override it takes)."""
     used: list[str] = []
     while True:
         text = json.dumps([config] + [overrides[path] for path in used])
-        found = [path for path in overrides if path not in used
-                 and ("#" in path or path in config or re.search(f"@{path}(?!\\w)", text))]
+        found = [path for path in overrides if path not in used and (
+            _parent(config, path) is not None if "#" in path
+            else path in config or re.search(f"@{path}(?!\\w)", text))]
         if not found:
             break
         used += found
     for path in (p for p in overrides if p in used):
-        *parents, leaf = path.split("#")
-        node = config
-        for key in parents:
-            node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node[leaf] = overrides[path]
+        _parent(config, path)[path.split("#")[-1]] = overrides[path]
     return config
 
 
