@@ -68,6 +68,20 @@ def test_the_noise_level_is_the_given_one_or_the_median_estimate_over_frames():
     series = torch.stack([0.5 + s * torch.randn(64, 64, 8, generator=generator) for s in (0.02, 0.05, 0.06)])
     assert NoiseLeveld("image", noise_level=0.03)({"image": series})["noise_sigma"] == 0.03
     assert NoiseLeveld("image")({"image": series})["noise_sigma"] == pytest.approx(0.05, rel=0.05)
+    with pytest.raises(ValueError, match="iterations"):
+        NoiseLevel(iterations=-1)
+
+
+def test_the_unrefined_estimate_errs_low_on_a_magnitude_image_with_a_dark_background():
+    """Adaptation's estimate: an overestimated sigma teaches inverted noise, an underestimate leaves some."""
+    generator = torch.Generator().manual_seed(0)
+    clean = torch.zeros(1, 64, 64, 16)
+    clean[:, 16:48, 16:48] = 0.6
+    real, imaginary = (0.05 * torch.randn(clean.shape, generator=generator) for _ in range(2))
+    magnitude = {"image": torch.hypot(clean + real, imaginary)}
+    refined = NoiseLeveld("image")(magnitude)["noise_sigma"]
+    unrefined = NoiseLeveld("image", iterations=0)(magnitude)["noise_sigma"]
+    assert refined == pytest.approx(0.05, rel=0.1) and unrefined < 0.9 * refined
 
 
 def test_frame_samples_keep_one_frame_each_and_a_volume_gives_copies_of_itself():

@@ -274,12 +274,14 @@ def adapt_config(spec: BundleSpec) -> dict:
     Recorrupted-to-Recorrupted training (``Recorruptd``, Pang et al. 2021) on random square patches of axial
     slices (axis 2, ``inference.json``'s default ``slice_axis``) of every volume and frame in ``dataset_dir``,
     read and normalised as ``inference.json`` reads them, starting from
-    ``ckpt_path``; the noise sigma is ``noise_level`` on the normalised scale or estimated from each scan.
+    ``ckpt_path``; the noise sigma is ``noise_level`` on the normalised scale or estimated from each scan over
+    every block (no refinement over bright ones: recorrupted pairs with an overestimated sigma teach the network
+    to invert noise, an underestimate only leaves some).
     Writes ``output_dir/models/model.pt``, which ``inference.json`` then takes as its ``ckpt_path``.
     """
     pairs = [
         {"_target_": "monai_denoise.transforms.NoiseLeveld", "keys": "image", "sigma_key": "noise_sigma",
-         "noise_level": "@noise_level"},
+         "noise_level": "@noise_level", "iterations": 0},
         {"_target_": "monai_denoise.transforms.RandFrameSamplesd", "keys": "image",
          "num_samples": "@adaptation#patches_per_volume"},
         {"_target_": "SpatialPadd", "keys": "image", "spatial_size": "$[@adaptation#patch_size] * 2 + [1]"},
