@@ -39,6 +39,16 @@ def test_the_pair_has_noise_independent_of_each_other_around_the_clean_image(alp
     assert recorrupt.input_sigma(sigma) == pytest.approx(sigma * math.sqrt(1 + alpha**2))
 
 
+def test_without_randomize_the_last_noise_is_reused_and_must_have_been_drawn():
+    img = torch.rand(1, 8, 8)
+    recorrupt = Recorrupt().set_random_state(0)
+    with pytest.raises(RuntimeError, match="randomize=False"):
+        recorrupt(img, 0.1, randomize=False)
+    first = recorrupt(img, 0.1)
+    again = recorrupt(img, 0.1, randomize=False)
+    assert torch.equal(first[0], again[0]) and not torch.equal(recorrupt(img, 0.1)[0], first[0])
+
+
 def test_the_same_seed_gives_the_same_pairs_and_the_dictionary_passes_its_state_on():
     item = {"image": torch.rand(1, 8, 8), "noise_sigma": 0.05}
     first = Recorruptd("image", alpha=0.5).set_random_state(seed=3)(item)
@@ -90,10 +100,11 @@ def test_frame_samples_keep_one_frame_each_and_a_volume_gives_copies_of_itself()
         {"image": series, "mask": series * 10, "noise_sigma": 0.1})
     assert len(samples) == 20 and all(s["image"].shape == (1, 4, 4, 3) for s in samples)
     frames = [int(s["image"][0, 0, 0, 0]) for s in samples]
-    assert len(set(frames)) > 1 and all(int(s["mask"][0, 0, 0, 0]) == 10 * f for s, f in zip(samples, frames))
+    assert len(set(frames)) > 1 and all(int(s["mask"][0, 0, 0, 0]) == 10 * f for s, f in zip(samples, frames, strict=True))
     assert all(s["noise_sigma"] == 0.1 for s in samples)
     volume = RandFrameSamplesd("image", num_samples=3)({"image": series[:1]})
     assert len(volume) == 3 and all(torch.equal(s["image"], series[:1]) for s in volume)
+    assert len(RandFrameSamplesd("mask", 2, allow_missing_keys=True)({"image": series})) == 2, "nothing to sample"
     with pytest.raises(ValueError, match="frame counts"):
         RandFrameSamplesd(["image", "mask"])({"image": series, "mask": series[:2]})
 

@@ -114,6 +114,19 @@ def test_quality_benchmark_gives_a_noise_map_bundle_the_true_and_the_estimated_s
     assert f"rician 0.05: {NOISE_MAP_BUNDLE} (" in (tmp_path / "quality.md").read_text()
 
 
+@pytest.mark.parametrize("options, message", [
+    (["--adapt", "mri_denoising_unet"], "give their weights with --weights"),
+    (["--adapt-overrides", "[1]"], "expected a JSON object"),
+    (["--adapt-overrides", "{iterations: 2"], "not valid JSON")])
+def test_quality_benchmark_refuses_bad_adaptation_options(options, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks.quality import parse_args
+
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--output", str(tmp_path), *options])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_quality_benchmark_noise_is_seeded_per_volume_and_condition(volumes_dir, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO))
     from benchmarks.quality import Condition, held_out_volumes, noisy_volume

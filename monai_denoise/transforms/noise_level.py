@@ -88,6 +88,14 @@ def estimate_series_sigma(frames: torch.Tensor | np.ndarray, iterations: int = 3
     return float(torch.tensor([estimate_noise_sigma(frame, iterations=iterations) for frame in frames]).quantile(0.5))
 
 
+def item_sigma(data: Mapping[Hashable, object], sigma_key: str, reader: str, writers: str) -> float:
+    """The noise sigma an earlier transform wrote to ``data[sigma_key]``; ``reader`` and ``writers`` name the
+    transform that needs it and those that write it, for the error when it is missing."""
+    if sigma_key not in data:
+        raise KeyError(f"{reader}: no {sigma_key!r} in the item; add {writers} with sigma_key={sigma_key!r} before it")
+    return float(data[sigma_key])
+
+
 class NoiseLevelMap(Transform):
     """Append a channel filled with the noise sigma: ``(C, H, W[, D])`` -> ``(C + 1, H, W[, D])``."""
 
@@ -115,11 +123,9 @@ class NoiseLevelMapd(MapTransform):
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
-        if self.sigma_key not in d:
-            raise KeyError(f"NoiseLevelMapd: no {self.sigma_key!r} in the item; add SyntheticNoised(sigma_key="
-                           f"{self.sigma_key!r}) or Recorruptd(sigma_key={self.sigma_key!r}) before it")
+        sigma = item_sigma(d, self.sigma_key, "NoiseLevelMapd", "SyntheticNoised, NoiseLeveld or Recorruptd")
         for key in self.key_iterator(d):
-            d[key] = self.append(d[key], float(d[self.sigma_key]))
+            d[key] = self.append(d[key], sigma)
         return d
 
 

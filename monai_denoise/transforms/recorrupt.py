@@ -19,6 +19,8 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform, Randomizable, RandomizableTransform
 from monai.utils import convert_to_tensor
 
+from .noise_level import item_sigma
+
 
 __all__ = ["Recorrupt", "Recorruptd"]
 
@@ -95,11 +97,8 @@ class Recorruptd(Randomizable, MapTransform):
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
-        if self.sigma_key not in d:
-            raise KeyError(f"Recorruptd: no {self.sigma_key!r} in the item; add NoiseLeveld(sigma_key="
-                           f"{self.sigma_key!r}) before it")
+        sigma = item_sigma(d, self.sigma_key, "Recorruptd", "NoiseLeveld")
         for key in self.key_iterator(d):
-            sigma = float(d[self.sigma_key])
             d[key], d[self.label_key] = self.recorrupt(d[key], sigma)
             d[self.sigma_key] = self.recorrupt.input_sigma(sigma)
         return d
