@@ -44,7 +44,7 @@ class FramewiseSliceInferer(SliceInferer):
             return self
         plane = [s for d, s in enumerate(spatial) if d != self.spatial_dim]
         multiple = self.window_multiple
-        roi = tuple(min(r, -(-s // multiple) * multiple) for r, s in zip(self.orig_roi_size, plane))
+        roi = tuple(min(r, -(-s // multiple) * multiple) for r, s in zip(self.orig_roi_size, plane, strict=True))
         if roi == tuple(self.orig_roi_size):
             return self
         fitted = copy.copy(self)

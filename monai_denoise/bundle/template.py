@@ -20,6 +20,11 @@ IMPORTS = ["$import torch", "$import monai", "$import monai_denoise"]
 METRIC_NAMES = ("psnr", "ssim", "mae", "mse")
 
 
+NOISE = {"type": "gaussian", "sigma": 0.05, "clip": False, "seed": 20261122}
+"""The noise of the seeded validation and test slices (``train.json``, ``evaluate.json``); training draws it too
+unless ``train_noise`` says otherwise."""
+
+
 def _common(spec: BundleSpec) -> dict:
     """Keys shared by every config of a bundle (model-zoo names: bundle_root, device, dataset_dir, ...)."""
     return {
@@ -31,7 +36,6 @@ def _common(spec: BundleSpec) -> dict:
         "device": "$torch.device('cuda:0' if torch.cuda.is_available() else 'cpu')",
         "amp": "$torch.cuda.is_available()",
         "roi_size": [192, 192],
-        "noise": {"type": "gaussian", "sigma": 0.05, "clip": False, "seed": 20261122},
         "network_def": spec.network_def,
         "memory_format": "$torch.channels_last",
         "network": "$@network_def.to(@device, memory_format=@memory_format)",
@@ -148,6 +152,7 @@ def train_config(spec: BundleSpec) -> dict:
     return {
         **_common(spec),
         "imports": IMPORTS + ["$import numpy"],
+        "noise": NOISE,
         "log_dir": "$@output_dir + '/logs'",
         "epochs": 100,
         "val_interval": 1,
@@ -213,7 +218,7 @@ def evaluate_config(spec: BundleSpec) -> dict:
         "metrics_table": {"_target_": "monai_denoise.handlers.MetricsTableWriter",
                           "output_path": "$@output_dir + '/metrics/test_metrics.csv'"},
     }
-    return {**_common(spec), "validate": _evaluation_section(spec, "test", "", handlers),
+    return {**_common(spec), "noise": NOISE, "validate": _evaluation_section(spec, "test", "", handlers),
             "initialize": ["$monai.utils.set_determinism(seed=0)"], "run": ["$@validate#evaluator.run()"]}
 
 
@@ -305,7 +310,7 @@ def adapt_config(spec: BundleSpec) -> dict:
         "tensorboard": {"_target_": "TensorBoardStatsHandler", "log_dir": "@log_dir", "tag_name": "adapt_loss",
                         "output_transform": "$monai.handlers.from_engine(['loss'], first=True)"},
         "progress_bar": {"_target_": "monai_denoise.handlers.LossProgressBar"},
-        "save_model": {"_target_": "CheckpointSaver", "save_dir": "@ckpt_dir", "save_dict": {"model": "@network"},
+        "save_model": {"_target_": "monai_denoise.handlers.CompletedCheckpointSaver", "save_dir": "@ckpt_dir", "save_dict": {"model": "@network"},
                        "save_final": True, "final_filename": "model.pt"},
     }
     return {

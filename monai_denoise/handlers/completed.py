@@ -1,0 +1,19 @@
+"""A final checkpoint that only a completed run writes."""
+
+from __future__ import annotations
+
+from ignite.engine import Engine
+from monai.handlers import CheckpointSaver
+
+
+class CompletedCheckpointSaver(CheckpointSaver):
+    """MONAI ``CheckpointSaver`` whose final checkpoint (``save_final=True``) is written only when the run completes.
+
+    MONAI's saver also writes the final checkpoint when the run raises, over the file a previous run left there:
+    a fine-tuning run that fails part-way would replace good weights with half-trained ones under the name that
+    ``inference.json`` loads. This one leaves the previous file as it was and re-raises the error.
+    """
+
+    def exception_raised(self, engine: Engine, e: Exception) -> None:
+        """Re-raise ``e`` without saving."""
+        raise e
