@@ -10,6 +10,9 @@ from monai_denoise.errors import DataError
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+DICOM_SUFFIX = ".dcm"
+DICOM_MAGIC_OFFSET = 128
+"""DICOM Part 10 files hold ``b"DICM"`` after a 128-byte preamble, whatever their name."""
 SAMPLE_PHOTOGRAPHS = ("astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png", "coffee.png", "coins.png",
                       "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png",
                       "motorcycle_left.png", "retina.jpg", "rocket.jpg")
@@ -17,7 +20,8 @@ SAMPLE_PHOTOGRAPHS = ("astronaut.png", "brick.png", "camera.png", "cell.png", "c
 
 @dataclass(frozen=True)
 class SourceVolume:
-    """One input file: a 3D volume or a 4D series (NIfTI), or a 2D picture (PNG, JPEG, TIFF).
+    """One input: a 3D volume or a 4D series (NIfTI file), a DICOM series (its folder), or a 2D picture (PNG,
+    JPEG, TIFF).
 
     ``split`` pins the file to a split (used by the embedded sample); None lets the splitter choose.
     """
@@ -70,25 +74,53 @@ def is_picture(path: Path) -> bool:
     return has_suffix(path, PICTURE_SUFFIXES)
 
 
-def find_files(inputs: list[str | Path], suffixes: tuple[str, ...] = NIFTI_SUFFIXES) -> list[Path]:
+def is_dicom_file(path: Path) -> bool:
+    """Whether ``path`` is a DICOM file: named ``*.dcm``, or a Part 10 file (``DICM`` after the preamble)."""
+    if has_suffix(path, (DICOM_SUFFIX,)):
+        return True
+    try:
+        with path.open("rb") as stream:
+            stream.seek(DICOM_MAGIC_OFFSET)
+            return stream.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def is_dicom_series(path: Path) -> bool:
+    """Whether ``path`` is a folder that directly holds DICOM files: one series, read as one volume."""
+    return path.is_dir() and any(p.is_file() and is_dicom_file(p) for p in path.iterdir())
+
+
+def find_files(inputs: list[str | Path], suffixes: tuple[str, ...] = NIFTI_SUFFIXES,
+               dicom: bool = False) -> list[Path]:
     """Expand files and folders (searched recursively) into a sorted list of files ending with ``suffixes``.
+
+    With ``dicom``, every folder that holds DICOM files (see :func:`is_dicom_series`) is one more input: the
+    folder of a DICOM series, given itself, found inside a given folder, or the folder of a given DICOM file.
 
     Raises:
         DataError: a path is missing, a file has another suffix, or a folder holds none.
     """
     wanted = " or ".join(suffixes)
     if not inputs:
-        raise DataError(f"no input given: name {wanted} files or folders, or use --sample")
+        raise DataError(f"no input given: name {wanted} files{' or DICOM series' if dicom else ''} or folders of "
+                        "them, or use --sample")
     found: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
             files = sorted(p for p in item.rglob("*") if p.is_file() and has_suffix(p, suffixes))
+            if dicom:
+                files += [p for p in (item, *sorted(item.rglob("*"))) if is_dicom_series(p)]
             if not files:
-                raise DataError(f"{item}: folder holds no {wanted} file")
+                raise DataError(f"{item}: folder holds no {wanted} file{' and no DICOM series' if dicom else ''}")
             found.extend(files)
         elif item.is_file():
+            if dicom and not has_suffix(item, suffixes) and is_dicom_file(item):
+                found.append(item.parent)
+                continue
             if not has_suffix(item, suffixes):
-                raise DataError(f"{item}: not a supported file (expected {wanted})")
+                raise DataError(f"{item}: not a supported file (expected {wanted}"
+                                f"{', or a DICOM series folder' if dicom else ''})")
             found.append(item)
         else:
             raise DataError(f"{item}: no such file or folder")
@@ -96,7 +128,8 @@ def find_files(inputs: list[str | Path], suffixes: tuple[str, ...] = NIFTI_SUFFI
 
 
 def volume_id(path: Path) -> str:
-    """File name without its image suffix, e.g. ``sub-01_T1w`` for ``sub-01_T1w.nii.gz``."""
+    """File name without its image suffix, e.g. ``sub-01_T1w`` for ``sub-01_T1w.nii.gz``; a DICOM series
+    folder's name."""
     name = path.name
     for suffix in sorted(NIFTI_SUFFIXES + PICTURE_SUFFIXES, key=len, reverse=True):
         if name.lower().endswith(suffix):

@@ -1,9 +1,11 @@
-"""Load and validate one NIfTI volume or series, or one 2D picture, as a channel-first ``(T, X, Y, Z)`` tensor."""
+"""Load and validate one NIfTI volume or series, one DICOM series, or one 2D picture, as a channel-first
+``(T, X, Y, Z)`` tensor."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import itk
 import nibabel as nib
 import numpy as np
 import torch
@@ -14,9 +16,10 @@ from PIL import Image
 from monai_denoise.errors import DataError
 from monai_denoise.transforms import check_finite
 
-from .sources import is_picture
+from .sources import is_dicom_file, is_picture
 
 _load = LoadImage(reader="NibabelReader", image_only=True, dtype=np.float32)
+_load_dicom = LoadImage(reader="ITKReader", image_only=True, dtype=np.float32)
 _channel_first = EnsureChannelFirst()
 _to_ras = Orientation(axcodes="RAS", labels=None)
 
@@ -29,12 +32,69 @@ def _check_file(path: Path) -> None:
 
 
 def check_input(path: Path) -> tuple[int, ...]:
-    """Check a 3D / 4D NIfTI file or a 2D picture (by its suffix); return its shape.
+    """Check a 3D / 4D NIfTI file, a DICOM series folder or a 2D picture (by its suffix); return its shape.
 
     Raises:
-        DataError: see :func:`check_nifti_header` and :func:`check_picture`.
+        DataError: see :func:`check_nifti_header`, :func:`check_dicom_series` and :func:`check_picture`.
     """
+    if path.is_dir():
+        return check_dicom_series(path)
     return check_picture(path) if is_picture(path) else check_nifti_header(path)
+
+
+def dicom_series_files(folder: Path) -> list[str]:
+    """The files of the one DICOM series in ``folder``, in slice order (GDCM sorts them by position).
+
+    Raises:
+        DataError: no DICOM file, no readable series, or several series in the folder.
+    """
+    files = [p for p in folder.iterdir() if p.is_file() and is_dicom_file(p)]
+    if not files:
+        raise DataError(f"{folder}: holds no DICOM file")
+    empty = [p.name for p in files if p.stat().st_size == 0]
+    if empty:
+        raise DataError(f"{folder}: DICOM file(s) empty (0 bytes): {', '.join(sorted(empty))}")
+    names = itk.GDCMSeriesFileNames.New(Directory=str(folder))
+    series = list(names.GetSeriesUIDs())
+    if not series:
+        raise DataError(f"{folder}: no readable DICOM series among its {len(files)} DICOM file(s)")
+    if len(series) > 1:
+        raise DataError(f"{folder}: holds {len(series)} DICOM series; put each series in a folder of its own")
+    ordered = list(names.GetFileNames(series[0]))
+    if len(ordered) != len(files):
+        unread = sorted({p.name for p in files} - {Path(f).name for f in ordered})
+        raise DataError(f"{folder}: DICOM file(s) outside the series or unreadable: {', '.join(unread)}")
+    return ordered
+
+
+def check_dicom_series(folder: Path) -> tuple[int, int, int]:
+    """Check that ``folder`` holds one readable DICOM series of 2D slices; return its ``(X, Y, Z)`` shape.
+
+    Raises:
+        DataError: see :func:`dicom_series_files`; also slices that cannot be read or differ in size.
+    """
+    return tuple(int(s) for s in load_dicom_series(folder).shape[1:])
+
+
+def load_dicom_series(folder: Path) -> MetaTensor:
+    """Read the DICOM series in ``folder`` with ITK (MONAI's ``ITKReader``) into a float32 ``(1, X, Y, Z)``
+    MetaTensor with the series' geometry (rescale slope and intercept applied): one file per slice, or a single
+    multi-frame file as ITK reads it. DICOM header fields (patient data) are not kept.
+
+    Raises:
+        DataError: see :func:`dicom_series_files`; also slices that cannot be read or differ in size.
+    """
+    files = dicom_series_files(folder)
+    try:
+        volume = _channel_first(_load_dicom(str(folder)))
+    except Exception as err:  # ITK raises RuntimeError with GDCM's message for damaged files
+        raise DataError(f"{folder}: cannot read the DICOM series, a file may be damaged or truncated "
+                        f"({type(err).__name__}: {err})") from err
+    if volume.ndim == 3:  # a single 2D slice
+        volume = volume[..., None]
+    if volume.ndim != 4 or volume.shape[0] != 1 or (len(files) > 1 and volume.shape[-1] != len(files)):
+        raise DataError(f"{folder}: expected one volume of {len(files)} slices, read shape {tuple(volume.shape)}")
+    return MetaTensor(volume.as_tensor(), affine=volume.affine, meta={"filename_or_obj": str(folder)})
 
 
 def check_picture(path: Path) -> tuple[int, int]:
@@ -98,12 +158,14 @@ def load_picture(path: Path) -> MetaTensor:
 def load_volume(path: Path, reorient: bool = True) -> MetaTensor:
     """Read ``path`` into a float32 ``(T, X, Y, Z)`` MetaTensor (T = 1 for a 3D volume), RAS-oriented.
 
-    A 2D picture (PNG, JPEG, TIFF) becomes ``(1, H, W, 1)`` as it is stored, see :func:`load_picture`.
+    A folder is a DICOM series, see :func:`load_dicom_series`. A 2D picture (PNG, JPEG, TIFF) becomes ``(1, H, W, 1)`` as it is stored, see :func:`load_picture`.
 
     Raises:
         DataError: see :func:`check_input`; also truncated data, and NaN or Inf voxels.
     """
-    if is_picture(path):
+    if path.is_dir():
+        volume = load_dicom_series(path)
+    elif is_picture(path):
         volume = load_picture(path)
     else:
         check_nifti_header(path)

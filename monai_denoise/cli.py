@@ -11,9 +11,11 @@ from .errors import DataError
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("prepare", help="turn NIfTI volumes and 2D pictures into a split, paired slice dataset")
+    p = sub.add_parser("prepare", help="turn NIfTI volumes, DICOM series and 2D pictures into a split, paired slice "
+                                       "dataset")
     p.add_argument("inputs", nargs="*",
-                   help="NIfTI files (3D or 4D), 2D pictures (PNG, JPEG, TIFF; cut into --size tiles) or folders of them")
+                   help="NIfTI files (3D or 4D), DICOM series (a folder each), 2D pictures (PNG, JPEG, TIFF; cut into "
+                        "--size tiles) or folders of them")
     p.add_argument("--sample", action="store_true",
                    help="use the embedded sample (MNI152 T1, dipy scans, scikit-image photographs, EPI)")
     p.add_argument("--output", required=True, help="output folder (datalist.json, manifest.csv, images/)")
@@ -35,7 +37,10 @@ def _run_prepare(args: argparse.Namespace) -> None:
 
     if args.sample and args.inputs:
         raise DataError("give either INPUT paths or --sample, not both")
-    sources = sample_volumes() if args.sample else [SourceVolume(p) for p in find_files(args.inputs, NIFTI_SUFFIXES + PICTURE_SUFFIXES)]
+    if args.sample:
+        sources = sample_volumes()
+    else:
+        sources = [SourceVolume(p) for p in find_files(args.inputs, NIFTI_SUFFIXES + PICTURE_SUFFIXES, dicom=True)]
     config = PrepareConfig(axis=args.axis, size=args.size, percentiles=tuple(args.percentiles),
                            fractions=tuple(args.split), split_by=args.split_by,
                            subject_pattern=args.subject_pattern, seed=args.seed, min_foreground=args.min_foreground)
