@@ -23,7 +23,7 @@ from monai_denoise.atomic import atomic_directory
 from monai_denoise.errors import DataError
 from monai_denoise.transforms import PercentileNormalize
 
-from .sources import SourceVolume, is_picture, volume_id
+from .sources import SourceVolume, is_picture, unique_ids
 from .splits import SPLITS, assign_splits
 from .volumes import check_input, load_volume
 
@@ -79,15 +79,6 @@ class PrepareConfig:
                 re.compile(self.subject_pattern)
             except re.error as err:
                 raise DataError(f"subject pattern {self.subject_pattern!r} is not a valid regular expression: {err}")
-
-
-def _unique_ids(paths: list[Path]) -> dict[Path, str]:
-    ids = {p: volume_id(p) for p in paths}
-    if len(set(ids.values())) < len(ids):
-        ids = {p: f"{p.parent.name}_{volume_id(p)}" for p in paths}
-    if len(set(ids.values())) < len(ids):
-        raise DataError("input files have clashing names even with their folder names; rename them")
-    return ids
 
 
 def _subject_of(path: Path, config: PrepareConfig, vol_id: str) -> str:
@@ -152,7 +143,7 @@ def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: Pre
     for source in sources:
         check_input(source.path)
     axis = AXES[config.axis]
-    ids = _unique_ids([s.path for s in sources])
+    ids = unique_ids([s.path for s in sources])
     subjects = {s.path: _subject_of(s.path, config, ids[s.path]) for s in sources}
     pinned = {subjects[s.path]: s.split for s in sources if s.split}
     free = [subjects[s.path] for s in sources if not s.split and subjects[s.path] not in pinned]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +76,10 @@ def is_picture(path: Path) -> bool:
 
 
 def is_dicom_file(path: Path) -> bool:
-    """Whether ``path`` is a DICOM file: named ``*.dcm``, or a Part 10 file (``DICM`` after the preamble)."""
+    """Whether ``path`` is a DICOM image file: named ``*.dcm``, or a Part 10 file (``DICM`` after the preamble);
+    not a ``DICOMDIR`` (the index of a DICOM disc, which holds no image)."""
+    if path.name.upper() == "DICOMDIR":
+        return False
     if has_suffix(path, (DICOM_SUFFIX,)):
         return True
     try:
@@ -97,6 +101,8 @@ def find_files(inputs: list[str | Path], suffixes: tuple[str, ...] = NIFTI_SUFFI
 
     With ``dicom``, every folder that holds DICOM files (see :func:`is_dicom_series`) is one more input: the
     folder of a DICOM series, given itself, found inside a given folder, or the folder of a given DICOM file.
+
+    A file or series reached twice (by two inputs, or through a symbolic link) is listed once.
 
     Raises:
         DataError: a path is missing, a file has another suffix, or a folder holds none.
@@ -124,14 +130,32 @@ def find_files(inputs: list[str | Path], suffixes: tuple[str, ...] = NIFTI_SUFFI
             found.append(item)
         else:
             raise DataError(f"{item}: no such file or folder")
-    return sorted(set(found))
+    unique = {p.resolve(): p for p in sorted(found, reverse=True)}
+    return sorted(unique.values())
 
 
 def volume_id(path: Path) -> str:
     """File name without its image suffix, e.g. ``sub-01_T1w`` for ``sub-01_T1w.nii.gz``; a DICOM series
     folder's name."""
+    if path.is_dir():
+        return path.name
     name = path.name
     for suffix in sorted(NIFTI_SUFFIXES + PICTURE_SUFFIXES, key=len, reverse=True):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return path.stem
+
+
+def unique_ids(paths: list[Path]) -> dict[Path, str]:
+    """:func:`volume_id` of every path; where two are the same, those get their folder's name in front.
+
+    Raises:
+        DataError: names that clash even with their folder names, listing those paths.
+    """
+    ids = {p: volume_id(p) for p in paths}
+    counts = Counter(ids.values())
+    ids = {p: f"{p.parent.name}_{i}" if counts[i] > 1 else i for p, i in ids.items()}
+    clashing = [str(p) for p, i in ids.items() if list(ids.values()).count(i) > 1]
+    if clashing:
+        raise DataError(f"inputs with clashing names even with their folder names, rename them: {', '.join(clashing)}")
+    return ids

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import locale
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import itk
@@ -42,11 +45,37 @@ def check_input(path: Path) -> tuple[int, ...]:
     return check_picture(path) if is_picture(path) else check_nifti_header(path)
 
 
+@contextmanager
+def isolated_gdcm() -> Iterator[None]:
+    """Run ITK's DICOM (GDCM) calls without their side effects: they set the process's locale to ``C`` (after which
+    Python decodes subprocess output as ASCII) and print warnings to stderr."""
+    saved = locale.setlocale(locale.LC_ALL)
+    itk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        yield
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+
+
+def _slice_header(path: str) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The position (mm) and size of one DICOM slice file, from its header."""
+    io = itk.GDCMImageIO.New()
+    io.SetFileName(path)
+    io.ReadImageInformation()
+    origin = np.array([io.GetOrigin(axis) for axis in range(3)])
+    return origin, tuple(io.GetDimensions(axis) for axis in range(io.GetNumberOfDimensions()))
+
+
 def dicom_series_files(folder: Path) -> list[str]:
-    """The files of the one DICOM series in ``folder``, in slice order (GDCM sorts them by position).
+    """The files of the one DICOM series in ``folder``, in slice order, checked from their headers only.
+
+    GDCM groups the files into series as MONAI's ``ITKReader`` does (series UID and details, series date) and
+    sorts them by position.
 
     Raises:
-        DataError: no DICOM file, no readable series, or several series in the folder.
+        DataError: no DICOM file; empty files; no readable series; several series; files outside the series;
+            slices of different sizes; repeated slice positions (several frames, as fMRI or diffusion series
+            hold); uneven slice spacing (missing slices).
     """
     files = [p for p in folder.iterdir() if p.is_file() and is_dicom_file(p)]
     if not files:
@@ -54,45 +83,67 @@ def dicom_series_files(folder: Path) -> list[str]:
     empty = [p.name for p in files if p.stat().st_size == 0]
     if empty:
         raise DataError(f"{folder}: DICOM file(s) empty (0 bytes): {', '.join(sorted(empty))}")
-    names = itk.GDCMSeriesFileNames.New(Directory=str(folder))
-    series = list(names.GetSeriesUIDs())
-    if not series:
-        raise DataError(f"{folder}: no readable DICOM series among its {len(files)} DICOM file(s)")
-    if len(series) > 1:
-        raise DataError(f"{folder}: holds {len(series)} DICOM series; put each series in a folder of its own")
-    ordered = list(names.GetFileNames(series[0]))
-    if len(ordered) != len(files):
-        unread = sorted({p.name for p in files} - {Path(f).name for f in ordered})
-        raise DataError(f"{folder}: DICOM file(s) outside the series or unreadable: {', '.join(unread)}")
+    with isolated_gdcm():
+        names = itk.GDCMSeriesFileNames.New()
+        names.SetUseSeriesDetails(True)
+        names.AddSeriesRestriction("0008|0021")
+        names.SetDirectory(str(folder))
+        series = list(names.GetSeriesUIDs())
+        if not series:
+            raise DataError(f"{folder}: no readable DICOM series among its {len(files)} DICOM file(s)")
+        if len(series) > 1:
+            raise DataError(f"{folder}: holds {len(series)} DICOM series (by series UID, orientation or date); put "
+                            "each series in a folder of its own")
+        ordered = list(names.GetFileNames(series[0]))
+        if len(ordered) != len(files):
+            unread = sorted({p.name for p in files} - {Path(f).name for f in ordered})
+            raise DataError(f"{folder}: DICOM file(s) outside the series or unreadable: {', '.join(unread)}")
+        headers = [_slice_header(f) for f in ordered]
+    sizes = {size for _, size in headers}
+    if len(sizes) > 1:
+        raise DataError(f"{folder}: slices of different sizes {sorted(sizes)}")
+    origins = np.array([origin for origin, _ in headers])
+    positions = len(np.unique(np.round(origins, 3), axis=0))
+    if positions < len(ordered):
+        raise DataError(f"{folder}: {len(ordered)} slice files at {positions} positions: a series of several "
+                        "frames (fMRI, diffusion); convert it to a 4D NIfTI file (e.g. dcm2niix) and give that")
+    if len(ordered) > 2:
+        centred = origins - origins.mean(axis=0)
+        along = centred @ np.linalg.svd(centred, full_matrices=False)[2][0]  # positions along the slice axis
+        steps = np.diff(np.sort(along))
+        if steps.max() > 1.1 * steps.min():
+            raise DataError(f"{folder}: slice spacing varies from {steps.min():.3g} to {steps.max():.3g} mm: "
+                            "missing slices?")
     return ordered
 
 
 def check_dicom_series(folder: Path) -> tuple[int, int, int]:
-    """Check that ``folder`` holds one readable DICOM series of 2D slices; return its ``(X, Y, Z)`` shape.
-
-    Raises:
-        DataError: see :func:`dicom_series_files`; also slices that cannot be read or differ in size.
+    """Check that ``folder`` holds one DICOM series of 2D slices (headers only, see :func:`dicom_series_files`);
+    return its ``(X, Y, Z)`` shape.
     """
-    return tuple(int(s) for s in load_dicom_series(folder).shape[1:])
+    files = dicom_series_files(folder)
+    with isolated_gdcm():
+        size = _slice_header(files[0])[1]
+    return int(size[0]), int(size[1]), len(files)
 
 
 def load_dicom_series(folder: Path) -> MetaTensor:
-    """Read the DICOM series in ``folder`` with ITK (MONAI's ``ITKReader``) into a float32 ``(1, X, Y, Z)``
-    MetaTensor with the series' geometry (rescale slope and intercept applied): one file per slice, or a single
-    multi-frame file as ITK reads it. DICOM header fields (patient data) are not kept.
+    """Read the DICOM series in ``folder`` (one file per slice) with ITK, through MONAI's ``ITKReader``, into a
+    float32 ``(1, X, Y, Z)`` MetaTensor with the series' geometry. DICOM header fields (patient data) are not kept.
 
     Raises:
-        DataError: see :func:`dicom_series_files`; also slices that cannot be read or differ in size.
+        DataError: see :func:`dicom_series_files`; also slices whose pixel data cannot be read.
     """
     files = dicom_series_files(folder)
     try:
-        volume = _channel_first(_load_dicom(str(folder)))
+        with isolated_gdcm():
+            volume = _channel_first(_load_dicom(str(folder)))
     except Exception as err:  # ITK raises RuntimeError with GDCM's message for damaged files
         raise DataError(f"{folder}: cannot read the DICOM series, a file may be damaged or truncated "
                         f"({type(err).__name__}: {err})") from err
     if volume.ndim == 3:  # a single 2D slice
         volume = volume[..., None]
-    if volume.ndim != 4 or volume.shape[0] != 1 or (len(files) > 1 and volume.shape[-1] != len(files)):
+    if volume.ndim != 4 or volume.shape[0] != 1 or volume.shape[-1] != len(files):
         raise DataError(f"{folder}: expected one volume of {len(files)} slices, read shape {tuple(volume.shape)}")
     return MetaTensor(volume.as_tensor(), affine=volume.affine, meta={"filename_or_obj": str(folder)})
 

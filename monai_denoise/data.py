@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep.sources import find_files
-from data_prep.volumes import check_nifti_header
+from data_prep.sources import NIFTI_SUFFIXES, find_files, unique_ids, volume_id
+from data_prep.volumes import check_input
 
 from .errors import DataError
 
@@ -60,12 +60,16 @@ def load_datalist(path: str | Path, key: str, base_dir: str | Path | None = None
 
 
 def list_volumes(inputs: str | Path | list[str | Path]) -> list[dict]:
-    """``[{"image": path}, ...]`` for a NIfTI file, a folder of them, or a list of either.
+    """``[{"image": path, "name": output file name}, ...]`` for NIfTI files, DICOM series (a folder each), folders
+    of them, or a list of any of these.
 
-    Every file's header is checked first (3D or 4D NIfTI), so a bad file stops the run before any
-    output is written.
+    Every input is checked first (a 3D or 4D NIfTI header; a DICOM series read whole), so a bad one stops the run
+    before any output is written. ``name`` is the file's own name, a series' folder name + ``.nii.gz``, prefixed
+    with the folder's name where two would be the same.
     """
-    paths = find_files(list(inputs) if isinstance(inputs, (list, tuple)) else [inputs])
+    paths = find_files(list(inputs) if isinstance(inputs, (list, tuple)) else [inputs], NIFTI_SUFFIXES, dicom=True)
     for p in paths:
-        check_nifti_header(p)
-    return [{"image": str(p)} for p in paths]
+        check_input(p)
+    ids = unique_ids(paths)
+    return [{"image": str(p), "name": ids[p] + (".nii.gz" if p.is_dir() else p.name[len(volume_id(p)):])}
+            for p in paths]

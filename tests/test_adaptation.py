@@ -8,12 +8,18 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from ignite.engine import Events
 from conftest import UNET_BUNDLE, phantom, write_nifti
+from ignite.engine import Events
 from test_bundle import workflow
 
 from monai_denoise.bundle import BUNDLES
-from monai_denoise.transforms import NoiseLevel, NoiseLeveld, RandFrameSamplesd, Recorrupt, Recorruptd
+from monai_denoise.transforms import (
+    NoiseLevel,
+    NoiseLeveld,
+    RandFrameSamplesd,
+    Recorrupt,
+    Recorruptd,
+)
 
 ADAPT_TINY = {"adaptation#iterations": 3, "adaptation#patch_size": 32, "adaptation#patches_per_volume": 2}
 
@@ -176,19 +182,27 @@ def test_patches_are_square_so_rotated_patches_collate(noisy_scans, tmp_path):
     assert {tuple(sample["image"].shape) for sample in dataset[0]} == {(1, 32, 32)}
 
 
-def test_a_failed_adaptation_leaves_the_previous_weights_in_place(noisy_scans, tmp_path):
-    """Only a completed run writes models/model.pt: a failure part-way keeps what an earlier run wrote there."""
+@pytest.mark.parametrize("stop", ["error", "terminate"])
+def test_a_failed_or_stopped_adaptation_leaves_the_previous_weights_in_place(stop, noisy_scans, tmp_path):
+    """Only a completed run writes models/model.pt: an error or a stop part-way keeps what an earlier run wrote."""
     previous = tmp_path / "models" / "model.pt"
     previous.parent.mkdir()
     previous.write_bytes((UNET_BUNDLE / "models" / "model.pt").read_bytes())
     wf = workflow(UNET_BUNDLE, ["adapt"], "train", dataset_dir=str(noisy_scans), output_dir=str(tmp_path), **ADAPT_TINY)
     trainer = wf.parser.get_parsed_content("adapt#trainer")
 
-    def interrupt(_):
-        raise RuntimeError("interrupted at iteration 2")
+    def interrupt(engine):
+        if stop == "terminate":
+            engine.terminate()
+        else:
+            raise RuntimeError("interrupted at iteration 2")
 
     trainer.add_event_handler(Events.ITERATION_COMPLETED(once=2), interrupt)
-    with pytest.raises(RuntimeError) as failure:
+    if stop == "terminate":
         wf.run()
-    assert "interrupted at iteration 2" in str(failure.value.__cause__), "the run fails with the handler's error"
+        assert trainer.state.iteration == 2
+    else:
+        with pytest.raises(RuntimeError) as failure:
+            wf.run()
+        assert "interrupted at iteration 2" in str(failure.value.__cause__), "the run fails with the handler's error"
     assert previous.read_bytes() == (UNET_BUNDLE / "models" / "model.pt").read_bytes()

@@ -269,7 +269,7 @@ def test_list_volumes_refuses_an_empty_folder(tmp_path):
 
 
 def test_list_volumes_checks_every_header(tmp_path, good_inputs):
-    assert list_volumes(tmp_path / "in") == [{"image": str(p)} for p in good_inputs]
+    assert list_volumes(tmp_path / "in") == [{"image": str(p), "name": p.name} for p in good_inputs]
 
     empty = zero_byte_file(tmp_path / "in")
     with pytest.raises(DataError, match=re.escape(f"{empty}: file is empty (0 bytes)")):

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import locale
 from pathlib import Path
 
 import itk
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import phantom, write_nifti
+from conftest import UNET_BUNDLE, phantom, write_nifti
+from test_bundle import workflow
 
 from data_prep import PrepareConfig, prepare_dataset
 from data_prep.sources import NIFTI_SUFFIXES, SourceVolume, find_files
-from data_prep.volumes import check_input, load_volume
+from data_prep.volumes import check_input, isolated_gdcm, load_volume
+from monai_denoise.data import list_volumes
 from monai_denoise.errors import DataError
 
 SPACING = (0.9, 0.8, 3.0)
@@ -23,24 +26,27 @@ PATIENT = "Doe^Jane"
 
 
 def write_dicom_series(folder: Path, volume: np.ndarray, series_uid: str = "1.2.826.0.1.3680043.2.1125.7.1",
-                       suffix: str = ".dcm") -> Path:
-    """Write ``volume`` ``(X, Y, Z)`` as one axial MR slice file per z, with positions, spacing and a patient name."""
+                       suffix: str = ".dcm", slice_numbers: list[int] | None = None) -> Path:
+    """Write ``volume`` ``(X, Y, Z)`` as one axial MR slice file per z, with positions, spacing and a patient name;
+    slice z lies at slice number ``slice_numbers[z]`` (default z) along the slice axis."""
     folder.mkdir(parents=True, exist_ok=True)
-    for z in range(volume.shape[2]):
+    slice_numbers = list(range(volume.shape[2])) if slice_numbers is None else slice_numbers
+    for z, position in enumerate(slice_numbers):
         image = itk.image_from_array(np.ascontiguousarray(volume[:, :, z].T.astype(np.int16)))
         image.SetSpacing(SPACING[:2])
         tags = itk.MetaDataDictionary()
         for tag, value in {"0008|0060": "MR", "0010|0010": PATIENT, "0010|0020": "ID-1234",
                            "0020|000d": series_uid + ".0", "0020|000e": series_uid, "0008|0018": f"{series_uid}.{z + 1}",
                            "0020|0013": str(z + 1), "0020|0037": "1\\0\\0\\0\\1\\0",
-                           "0020|0032": f"{ORIGIN[0]}\\{ORIGIN[1]}\\{ORIGIN[2] + z * SPACING[2]}",
+                           "0020|0032": f"{ORIGIN[0]}\\{ORIGIN[1]}\\{ORIGIN[2] + position * SPACING[2]}",
                            "0018|0050": str(SPACING[2])}.items():
             tags[tag] = value
-        io = itk.GDCMImageIO.New()
-        io.KeepOriginalUIDOn()
-        io.SetMetaDataDictionary(tags)
-        image.SetMetaDataDictionary(tags)
-        itk.imwrite(image, str(folder / f"IM{z:04d}{suffix}"), imageio=io)
+        with isolated_gdcm():
+            io = itk.GDCMImageIO.New()
+            io.KeepOriginalUIDOn()
+            io.SetMetaDataDictionary(tags)
+            image.SetMetaDataDictionary(tags)
+            itk.imwrite(image, str(folder / f"IM{z:04d}{suffix}"), imageio=io)
     return folder
 
 
@@ -49,13 +55,15 @@ def volume() -> np.ndarray:
     return np.rint(phantom((24, 20, 6), seed=5)).astype(np.int16)
 
 
+RAS_AFFINE = np.diag([-1.0, -1.0, 1.0, 1.0]) @ np.array([[SPACING[0], 0, 0, ORIGIN[0]], [0, SPACING[1], 0, ORIGIN[1]],
+                                                         [0, 0, SPACING[2], ORIGIN[2]], [0, 0, 0, 1]])
+"""The written series' geometry as a NIfTI (RAS) affine."""
+
+
 def test_a_dicom_series_reads_as_the_same_volume_in_nifti(volume, tmp_path):
     """Same voxels, same RAS geometry as the NIfTI file of that volume (DICOM's LPS turned to RAS)."""
     series = write_dicom_series(tmp_path / "series", volume)
-    lps_to_ras = np.diag([-1.0, -1.0, 1.0, 1.0])
-    affine = lps_to_ras @ np.array([[SPACING[0], 0, 0, ORIGIN[0]], [0, SPACING[1], 0, ORIGIN[1]],
-                                    [0, 0, SPACING[2], ORIGIN[2]], [0, 0, 0, 1]])
-    nifti = write_nifti(tmp_path / "same.nii.gz", volume.astype(np.float32), affine)
+    nifti = write_nifti(tmp_path / "same.nii.gz", volume.astype(np.float32), RAS_AFFINE)
     from_dicom, from_nifti = load_volume(series), load_volume(nifti)
     assert check_input(series) == volume.shape
     assert from_dicom.shape == from_nifti.shape == (1, *volume.shape)
@@ -66,8 +74,28 @@ def test_a_dicom_series_reads_as_the_same_volume_in_nifti(volume, tmp_path):
 def test_a_series_of_one_slice_is_a_volume_of_one_slice(volume, tmp_path):
     series = write_dicom_series(tmp_path / "one", volume[:, :, 2:3])
     loaded = load_volume(series)
-    assert loaded.shape == (1, *volume.shape[:2], 1)
+    assert loaded.shape == (1, *volume.shape[:2], 1) and check_input(series) == (*volume.shape[:2], 1)
     np.testing.assert_array_equal(loaded[0, :, :, 0].numpy(), volume[::-1, ::-1, 2])
+    np.testing.assert_allclose(loaded.affine.numpy()[:2, :2], np.diag(SPACING[:2]), atol=1e-4)
+
+
+def test_reading_a_series_leaves_the_process_locale_alone(volume, tmp_path):
+    """GDCM sets the C locale, after which Python would decode subprocess output as ASCII."""
+    before = locale.setlocale(locale.LC_ALL)
+    load_volume(write_dicom_series(tmp_path / "series", volume))
+    assert locale.setlocale(locale.LC_ALL) == before
+
+
+def test_uid_named_folders_keep_their_whole_name_and_dicomdir_is_skipped(volume, tmp_path):
+    disc = tmp_path / "disc"
+    first = write_dicom_series(disc / "1.2.840.113619.2.55.3", volume)
+    second = write_dicom_series(disc / "1.2.840.113619.2.55.4", volume, series_uid="1.2.826.0.1.3680043.2.1125.7.5")
+    (disc / "DICOMDIR").write_bytes(bytes(128) + b"DICM" + bytes(64))
+    (first / "DICOMDIR").write_bytes(bytes(128) + b"DICM" + bytes(64))
+    items = list_volumes(disc)
+    assert [item["image"] for item in items] == [str(first), str(second)]
+    assert [item["name"] for item in items] == ["1.2.840.113619.2.55.3.nii.gz", "1.2.840.113619.2.55.4.nii.gz"]
+    assert load_volume(first).shape == (1, *volume.shape)
 
 
 def test_prepare_takes_dicom_series_folders_and_leaves_patient_data_behind(volume, tmp_path):
@@ -104,7 +132,7 @@ def test_bad_dicom_series_get_an_error_that_names_the_folder(volume, tmp_path):
     write_dicom_series(tmp_path / "other", volume, series_uid="1.2.826.0.1.3680043.2.1125.7.9")
     for path in (tmp_path / "other").iterdir():
         path.rename(mixed / f"other_{path.name}")
-    with pytest.raises(DataError, match=f"{mixed}: holds 2 DICOM series; put each series in a folder of its own"):
+    with pytest.raises(DataError, match=rf"{mixed}: holds 2 DICOM series \(by series UID, orientation or date\); put each"):
         check_input(mixed)
 
     empty = write_dicom_series(tmp_path / "empty", volume)
@@ -118,8 +146,39 @@ def test_bad_dicom_series_get_an_error_that_names_the_folder(volume, tmp_path):
     with pytest.raises(DataError, match=f"{cut}: DICOM file\\(s\\) outside the series or unreadable: IM0004.dcm"):
         load_volume(cut)
 
+    frames = write_dicom_series(tmp_path / "frames", np.concatenate([volume, volume], axis=2),
+                                slice_numbers=[*range(volume.shape[2])] * 2)
+    with pytest.raises(DataError, match=f"{frames}: 12 slice files at 6 positions: a series of several frames"):
+        check_input(frames)
+
+    gap = write_dicom_series(tmp_path / "gap", volume, slice_numbers=[0, 1, 2, 4, 5, 6])
+    with pytest.raises(DataError, match=f"{gap}: slice spacing varies from 3 to 6 mm: missing slices"):
+        check_input(gap)
+
     junk = tmp_path / "junk"
     junk.mkdir()
     (junk / "a.dcm").write_bytes(b"not dicom at all" * 20)
     with pytest.raises(DataError, match=f"{junk}: no readable DICOM series among its 1 DICOM file"):
         check_input(junk)
+
+
+def test_inference_denoises_a_dicom_series_as_it_does_the_same_volume_in_nifti(volume, tmp_path):
+    """inference.json on a DICOM series: a NIfTI file named after its folder, equal to the output for the NIfTI
+    twin of the series, with the series' geometry and no DICOM field in its header."""
+    scans = tmp_path / "scans"
+    noisy = np.rint(volume + np.random.default_rng(0).normal(0, 40, volume.shape)).astype(np.int16)
+    write_dicom_series(scans / "a" / "T1", noisy)
+    write_dicom_series(scans / "b" / "T1", noisy[::-1], series_uid="1.2.826.0.1.3680043.2.1125.7.6")
+    write_nifti(scans / "twin.nii.gz", noisy.astype(np.float32), RAS_AFFINE)
+    assert [item["name"] for item in list_volumes(scans)] == ["a_T1.nii.gz", "b_T1.nii.gz", "twin.nii.gz"]
+    output = tmp_path / "denoised"
+    workflow(UNET_BUNDLE, ["inference"], "infer", dataset_dir=str(scans), output_dir=str(output)).run()
+    assert sorted(p.name for p in output.iterdir()) == ["a_T1.nii.gz", "b_T1.nii.gz", "twin.nii.gz"]
+    from_dicom, from_nifti = nib.load(str(output / "a_T1.nii.gz")), nib.load(str(output / "twin.nii.gz"))
+    flipped = nib.load(str(output / "b_T1.nii.gz")).get_fdata()
+    assert not np.allclose(flipped, from_dicom.get_fdata()), "two series of one name, two outputs"
+    assert from_dicom.shape == from_nifti.shape == volume.shape
+    np.testing.assert_allclose(from_dicom.get_fdata(), from_nifti.get_fdata(), rtol=1e-4, atol=1e-2)
+    np.testing.assert_allclose(from_dicom.affine, RAS_AFFINE, atol=1e-4)
+    assert not np.allclose(from_dicom.get_fdata(), noisy), "denoised"
+    assert PATIENT.encode() not in from_dicom.header.binaryblock and not from_dicom.header.extensions

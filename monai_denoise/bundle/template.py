@@ -223,15 +223,17 @@ def evaluate_config(spec: BundleSpec) -> dict:
 
 
 def _scans() -> dict:
-    """The user's scans, as ``inference.json`` and ``adapt.json`` read them: every NIfTI volume or 4D series in
-    ``dataset_dir``, loaded as ``(T, X, Y, Z)`` (T = 1 for a volume), RAS-oriented and percentile-normalised."""
+    """The user's scans, as ``inference.json`` and ``adapt.json`` read them: every NIfTI volume or 4D series and
+    every DICOM series (a folder) in ``dataset_dir``, loaded as ``(T, X, Y, Z)`` (T = 1 for a volume), RAS-oriented
+    and percentile-normalised."""
     return {
         "imports": IMPORTS + ["$import numpy"],
         "ckpt_path": "$@bundle_root + '/models/model.pt'",
         "percentiles": [0.5, 99.5],
         "data": {"_target_": "monai_denoise.data.list_volumes", "inputs": "@dataset_dir"},
         "loading": [
-            {"_target_": "LoadImaged", "keys": "image", "reader": "NibabelReader", "dtype": "$numpy.float32"},
+            {"_target_": "LoadImaged", "keys": "image", "reader": "monai_denoise.io.ScanReader",
+             "dtype": "$numpy.float32"},
             {"_target_": "EnsureChannelFirstd", "keys": "image"},
             {"_target_": "Orientationd", "keys": "image", "axcodes": "RAS", "labels": None},
             {"_target_": "monai_denoise.transforms.PercentileNormalized", "keys": "image",
@@ -241,7 +243,8 @@ def _scans() -> dict:
 
 
 def inference_config(spec: BundleSpec) -> dict:
-    """``inference.json``: every NIfTI volume or 4D series in ``dataset_dir`` -> denoised NIfTI in ``output_dir``."""
+    """``inference.json``: every NIfTI volume, 4D series or DICOM series in ``dataset_dir`` -> denoised NIfTI in
+    ``output_dir``."""
     return {
         **_common(spec),
         **_scans(),

@@ -9,10 +9,18 @@ from monai.handlers import CheckpointSaver
 class CompletedCheckpointSaver(CheckpointSaver):
     """MONAI ``CheckpointSaver`` whose final checkpoint (``save_final=True``) is written only when the run completes.
 
-    MONAI's saver also writes the final checkpoint when the run raises, over the file a previous run left there:
-    a fine-tuning run that fails part-way would replace good weights with half-trained ones under the name that
-    ``inference.json`` loads. This one leaves the previous file as it was and re-raises the error.
+    MONAI's saver also writes the final checkpoint when the run raises or is terminated (``engine.terminate()``,
+    after which Ignite still fires ``COMPLETED``), over the file a previous run left there: a fine-tuning run that
+    fails or is stopped part-way would replace good weights with half-trained ones under the name that
+    ``inference.json`` loads. This one leaves the previous file as it was, and re-raises the error.
     """
+
+    def completed(self, engine: Engine) -> None:
+        """Save the final checkpoint, unless the run was terminated before its last iteration."""
+        if engine.should_terminate:
+            self.logger.warning("run terminated before its end: the final checkpoint is not written")
+            return
+        super().completed(engine)
 
     def exception_raised(self, engine: Engine, e: Exception) -> None:
         """Re-raise ``e`` without saving."""
