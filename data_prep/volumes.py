@@ -73,9 +73,9 @@ def dicom_series_files(folder: Path) -> list[str]:
     sorts them by position.
 
     Raises:
-        DataError: no DICOM file; empty files; no readable series; several series; files outside the series;
-            slices of different sizes; repeated slice positions (several frames, as fMRI or diffusion series
-            hold); uneven slice spacing (missing slices).
+        DataError: no DICOM file; empty files; no readable series; several series (slices of another size
+            make another series); files outside the series; repeated slice positions (several frames, as fMRI
+            or diffusion series hold); uneven slice spacing (missing slices).
     """
     files = [p for p in folder.iterdir() if p.is_file() and is_dicom_file(p)]
     if not files:
@@ -92,16 +92,14 @@ def dicom_series_files(folder: Path) -> list[str]:
         if not series:
             raise DataError(f"{folder}: no readable DICOM series among its {len(files)} DICOM file(s)")
         if len(series) > 1:
-            raise DataError(f"{folder}: holds {len(series)} DICOM series (by series UID, orientation or date); put "
-                            "each series in a folder of its own")
+            raise DataError(f"{folder}: holds {len(series)} DICOM series (told apart by series UID and number, "
+                            "sequence name, slice thickness, image size and date); put each series in a folder of "
+                            "its own")
         ordered = list(names.GetFileNames(series[0]))
         if len(ordered) != len(files):
             unread = sorted({p.name for p in files} - {Path(f).name for f in ordered})
             raise DataError(f"{folder}: DICOM file(s) outside the series or unreadable: {', '.join(unread)}")
         headers = [_slice_header(f) for f in ordered]
-    sizes = {size for _, size in headers}
-    if len(sizes) > 1:
-        raise DataError(f"{folder}: slices of different sizes {sorted(sizes)}")
     origins = np.array([origin for origin, _ in headers])
     positions = len(np.unique(np.round(origins, 3), axis=0))
     if positions < len(ordered):

@@ -132,8 +132,14 @@ def test_bad_dicom_series_get_an_error_that_names_the_folder(volume, tmp_path):
     write_dicom_series(tmp_path / "other", volume, series_uid="1.2.826.0.1.3680043.2.1125.7.9")
     for path in (tmp_path / "other").iterdir():
         path.rename(mixed / f"other_{path.name}")
-    with pytest.raises(DataError, match=rf"{mixed}: holds 2 DICOM series \(by series UID, orientation or date\); put each"):
+    with pytest.raises(DataError, match=rf"{mixed}: holds 2 DICOM series \(told apart by series UID and number"):
         check_input(mixed)
+
+    sizes = write_dicom_series(tmp_path / "sizes", volume)
+    smaller = write_dicom_series(tmp_path / "smaller", volume[:16])
+    (smaller / "IM0005.dcm").replace(sizes / "IM0005.dcm")
+    with pytest.raises(DataError, match=f"{sizes}: holds 2 DICOM series"):
+        check_input(sizes)
 
     empty = write_dicom_series(tmp_path / "empty", volume)
     (empty / "IM0002.dcm").write_bytes(b"")
