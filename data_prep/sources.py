@@ -91,8 +91,22 @@ def is_dicom_file(path: Path) -> bool:
 
 
 def is_dicom_series(path: Path) -> bool:
-    """Whether ``path`` is a folder that directly holds DICOM files: one series, read as one volume."""
-    return path.is_dir() and any(p.is_file() and is_dicom_file(p) for p in path.iterdir())
+    """Whether ``path`` is a folder that directly holds DICOM files: one series, read as one volume.
+
+    Raises:
+        DataError: the folder also holds NIfTI files (a converter's output beside its series), which would make
+            one scan two inputs that could land in different splits.
+    """
+    if not path.is_dir():
+        return False
+    files = [p for p in path.iterdir() if p.is_file()]
+    if not any(is_dicom_file(p) for p in files if not has_suffix(p, NIFTI_SUFFIXES + PICTURE_SUFFIXES)):
+        return False
+    beside = sorted(p.name for p in files if is_nifti(p))
+    if beside:
+        raise DataError(f"{path}: holds a DICOM series and NIfTI file(s) ({', '.join(beside)}), maybe the same scan "
+                        "twice; move one of them out")
+    return True
 
 
 def find_files(inputs: list[str | Path], suffixes: tuple[str, ...] = NIFTI_SUFFIXES,
@@ -114,9 +128,10 @@ def find_files(inputs: list[str | Path], suffixes: tuple[str, ...] = NIFTI_SUFFI
     found: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            files = sorted(p for p in item.rglob("*") if p.is_file() and has_suffix(p, suffixes))
+            tree = sorted(item.rglob("*"))
+            files = [p for p in tree if p.is_file() and has_suffix(p, suffixes)]
             if dicom:
-                files += [p for p in (item, *sorted(item.rglob("*"))) if is_dicom_series(p)]
+                files += [p for p in (item, *tree) if is_dicom_series(p)]
             if not files:
                 raise DataError(f"{item}: folder holds no {wanted} file{' and no DICOM series' if dicom else ''}")
             found.extend(files)
@@ -138,7 +153,7 @@ def volume_id(path: Path) -> str:
     """File name without its image suffix, e.g. ``sub-01_T1w`` for ``sub-01_T1w.nii.gz``; a DICOM series
     folder's name."""
     if path.is_dir():
-        return path.name
+        return path.resolve().name
     name = path.name
     for suffix in sorted(NIFTI_SUFFIXES + PICTURE_SUFFIXES, key=len, reverse=True):
         if name.lower().endswith(suffix):
@@ -154,8 +169,9 @@ def unique_ids(paths: list[Path]) -> dict[Path, str]:
     """
     ids = {p: volume_id(p) for p in paths}
     counts = Counter(ids.values())
-    ids = {p: f"{p.parent.name}_{i}" if counts[i] > 1 else i for p, i in ids.items()}
-    clashing = [str(p) for p, i in ids.items() if list(ids.values()).count(i) > 1]
+    ids = {p: f"{p.resolve().parent.name}_{i}" if counts[i] > 1 else i for p, i in ids.items()}
+    counts = Counter(ids.values())
+    clashing = [str(p) for p, i in ids.items() if counts[i] > 1]
     if clashing:
         raise DataError(f"inputs with clashing names even with their folder names, rename them: {', '.join(clashing)}")
     return ids

@@ -7,6 +7,7 @@ import locale
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import itk
 import nibabel as nib
@@ -49,21 +50,39 @@ def check_input(path: Path) -> tuple[int, ...]:
 def isolated_gdcm() -> Iterator[None]:
     """Run ITK's DICOM (GDCM) calls without their side effects: they set the process's locale to ``C`` (after which
     Python decodes subprocess output as ASCII) and print warnings to stderr."""
-    saved = locale.setlocale(locale.LC_ALL)
+    saved, warnings = locale.setlocale(locale.LC_ALL), itk.ProcessObject.GetGlobalWarningDisplay()
     itk.ProcessObject.SetGlobalWarningDisplay(False)
     try:
         yield
     finally:
         locale.setlocale(locale.LC_ALL, saved)
+        itk.ProcessObject.SetGlobalWarningDisplay(warnings)
 
 
-def _slice_header(path: str) -> tuple[np.ndarray, tuple[int, ...]]:
-    """The position (mm) and size of one DICOM slice file, from its header."""
+class SliceHeader(NamedTuple):
+    """What one DICOM slice file's header says of its place: position and row / column directions in patient
+    coordinates (mm), and its size."""
+
+    origin: np.ndarray
+    directions: np.ndarray
+    size: tuple[int, ...]
+
+
+def _slice_header(path: str) -> SliceHeader:
+    """The :class:`SliceHeader` of one DICOM file (inside :func:`isolated_gdcm`).
+
+    Raises:
+        DataError: the header cannot be read.
+    """
     io = itk.GDCMImageIO.New()
     io.SetFileName(path)
-    io.ReadImageInformation()
-    origin = np.array([io.GetOrigin(axis) for axis in range(3)])
-    return origin, tuple(io.GetDimensions(axis) for axis in range(io.GetNumberOfDimensions()))
+    try:
+        io.ReadImageInformation()
+    except RuntimeError as err:
+        raise DataError(f"{path}: not a readable DICOM header ({str(err).strip().splitlines()[-1]})") from err
+    return SliceHeader(np.array([io.GetOrigin(axis) for axis in range(3)]),
+                       np.array([[io.GetDirection(axis)[k] for k in range(3)] for axis in range(2)]),
+                       tuple(io.GetDimensions(axis) for axis in range(io.GetNumberOfDimensions())))
 
 
 def dicom_series_files(folder: Path) -> list[str]:
@@ -96,19 +115,27 @@ def dicom_series_files(folder: Path) -> list[str]:
                             "sequence name, slice thickness, image size and date); put each series in a folder of "
                             "its own")
         ordered = list(names.GetFileNames(series[0]))
-        if len(ordered) != len(files):
-            unread = sorted({p.name for p in files} - {Path(f).name for f in ordered})
-            raise DataError(f"{folder}: DICOM file(s) outside the series or unreadable: {', '.join(unread)}")
+        unread = sorted({p.name for p in files} ^ {Path(f).name for f in ordered})
+        if unread:
+            raise DataError(f"{folder}: DICOM file(s) outside the series, unreadable or without the DICM marker: "
+                            f"{', '.join(unread)}")
         headers = [_slice_header(f) for f in ordered]
-    origins = np.array([origin for origin, _ in headers])
+    if any(not np.allclose(h.directions, headers[0].directions, atol=1e-4) for h in headers):
+        raise DataError(f"{folder}: slices of different orientations (a localizer?); give one series of parallel "
+                        "slices")
+    origins = np.array([h.origin for h in headers])
     positions = len(np.unique(np.round(origins, 3), axis=0))
     if positions < len(ordered):
         raise DataError(f"{folder}: {len(ordered)} slice files at {positions} positions: a series of several "
                         "frames (fMRI, diffusion); convert it to a 4D NIfTI file (e.g. dcm2niix) and give that")
-    if len(ordered) > 2:
-        centred = origins - origins.mean(axis=0)
-        along = centred @ np.linalg.svd(centred, full_matrices=False)[2][0]  # positions along the slice axis
+    if len(ordered) > 1:
+        normal = np.cross(*headers[0].directions)
+        along = (origins - origins[0]) @ normal  # slice positions along the slice normal
+        off_axis = np.linalg.norm(origins - origins[0] - np.outer(along, normal), axis=1).max()
         steps = np.diff(np.sort(along))
+        if off_axis > 0.01 * np.abs(along).max():
+            raise DataError(f"{folder}: slice positions leave the slice normal by up to {off_axis:.3g} mm (a tilted "
+                            "gantry?); resample the series to a volume (e.g. dcm2niix) and give that")
         if steps.max() > 1.1 * steps.min():
             raise DataError(f"{folder}: slice spacing varies from {steps.min():.3g} to {steps.max():.3g} mm: "
                             "missing slices?")
@@ -121,7 +148,7 @@ def check_dicom_series(folder: Path) -> tuple[int, int, int]:
     """
     files = dicom_series_files(folder)
     with isolated_gdcm():
-        size = _slice_header(files[0])[1]
+        size = _slice_header(files[0]).size
     return int(size[0]), int(size[1]), len(files)
 
 

@@ -63,13 +63,20 @@ def list_volumes(inputs: str | Path | list[str | Path]) -> list[dict]:
     """``[{"image": path, "name": output file name}, ...]`` for NIfTI files, DICOM series (a folder each), folders
     of them, or a list of any of these.
 
-    Every input is checked first (a 3D or 4D NIfTI header; a DICOM series read whole), so a bad one stops the run
-    before any output is written. ``name`` is the file's own name, a series' folder name + ``.nii.gz``, prefixed
-    with the folder's name where two would be the same.
+    Every input is checked first from its headers (a 3D or 4D NIfTI file; a DICOM series of at least two slices,
+    see ``data_prep.volumes.dicom_series_files``), so a bad one stops the run before any output is written.
+    ``name`` is the file's own name, a series' folder name + ``.nii.gz``, prefixed with the folder's name where two
+    would be the same.
+
+    Raises:
+        DataError: see ``data_prep.sources.find_files`` and ``data_prep.volumes.check_input``; also a DICOM series
+            of one slice (a 2D image, which ``data_prep`` takes but the bundles' volume inference does not).
     """
     paths = find_files(list(inputs) if isinstance(inputs, (list, tuple)) else [inputs], NIFTI_SUFFIXES, dicom=True)
     for p in paths:
-        check_input(p)
+        shape = check_input(p)
+        if p.is_dir() and shape[-1] < 2:
+            raise DataError(f"{p}: a DICOM series of one slice; the bundles denoise volumes of at least two slices")
     ids = unique_ids(paths)
     return [{"image": str(p), "name": ids[p] + (".nii.gz" if p.is_dir() else p.name[len(volume_id(p)):])}
             for p in paths]

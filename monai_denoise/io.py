@@ -84,6 +84,8 @@ class SaveNiftiLiked(MapTransform):
             array = pred.detach().cpu().numpy().astype(np.float32)
             name = str(d.get(self.name_key, source.name if source.is_file() else f"{source.name}.nii.gz"))
             if source.is_dir():
+                if array.shape[0] != 1:
+                    raise DataError(f"{source}: expected one frame for a DICOM series, got {array.shape[0]}")
                 image = nib.Nifti1Image(array[0], None)
                 image.set_sform(pred.affine.cpu().numpy(), code="scanner")
                 image.set_qform(pred.affine.cpu().numpy(), code="scanner")

@@ -26,9 +26,11 @@ PATIENT = "Doe^Jane"
 
 
 def write_dicom_series(folder: Path, volume: np.ndarray, series_uid: str = "1.2.826.0.1.3680043.2.1125.7.1",
-                       suffix: str = ".dcm", slice_numbers: list[int] | None = None) -> Path:
-    """Write ``volume`` ``(X, Y, Z)`` as one axial MR slice file per z, with positions, spacing and a patient name;
-    slice z lies at slice number ``slice_numbers[z]`` (default z) along the slice axis."""
+                       suffix: str = ".dcm", slice_numbers: list[int] | None = None,
+                       orientation: str = "1\\0\\0\\0\\1\\0", shift: float = 0.0) -> Path:
+    """Write ``volume`` ``(X, Y, Z)`` as one MR slice file per z (axial by default: ``orientation``, DICOM's row and
+    column directions), with positions, spacing and a patient name; slice z lies at slice number
+    ``slice_numbers[z]`` (default z) along the slice axis, moved ``shift`` mm per slice along x (a tilted gantry)."""
     folder.mkdir(parents=True, exist_ok=True)
     slice_numbers = list(range(volume.shape[2])) if slice_numbers is None else slice_numbers
     for z, position in enumerate(slice_numbers):
@@ -37,8 +39,9 @@ def write_dicom_series(folder: Path, volume: np.ndarray, series_uid: str = "1.2.
         tags = itk.MetaDataDictionary()
         for tag, value in {"0008|0060": "MR", "0010|0010": PATIENT, "0010|0020": "ID-1234",
                            "0020|000d": series_uid + ".0", "0020|000e": series_uid, "0008|0018": f"{series_uid}.{z + 1}",
-                           "0020|0013": str(z + 1), "0020|0037": "1\\0\\0\\0\\1\\0",
-                           "0020|0032": f"{ORIGIN[0]}\\{ORIGIN[1]}\\{ORIGIN[2] + position * SPACING[2]}",
+                           "0020|0013": str(z + 1), "0020|0037": orientation,
+                           "0020|0032": f"{ORIGIN[0] + position * shift}\\{ORIGIN[1]}\\"
+                                        f"{ORIGIN[2] + position * SPACING[2]}",
                            "0018|0050": str(SPACING[2])}.items():
             tags[tag] = value
         with isolated_gdcm():
@@ -79,11 +82,24 @@ def test_a_series_of_one_slice_is_a_volume_of_one_slice(volume, tmp_path):
     np.testing.assert_allclose(loaded.affine.numpy()[:2, :2], np.diag(SPACING[:2]), atol=1e-4)
 
 
+def test_the_bundles_refuse_a_series_of_one_slice(volume, tmp_path):
+    series = write_dicom_series(tmp_path / "one", volume[:, :, :1])
+    with pytest.raises(DataError, match=f"{series}: a DICOM series of one slice"):
+        list_volumes(series)
+
+
 def test_reading_a_series_leaves_the_process_locale_alone(volume, tmp_path):
     """GDCM sets the C locale, after which Python would decode subprocess output as ASCII."""
+    series = write_dicom_series(tmp_path / "series", volume)
     before = locale.setlocale(locale.LC_ALL)
-    load_volume(write_dicom_series(tmp_path / "series", volume))
-    assert locale.setlocale(locale.LC_ALL) == before
+    try:
+        locale.setlocale(locale.LC_CTYPE, "C.UTF-8")
+        utf8 = locale.setlocale(locale.LC_ALL)
+        list_volumes(series)
+        load_volume(series)
+        assert locale.setlocale(locale.LC_ALL) == utf8
+    finally:
+        locale.setlocale(locale.LC_ALL, before)
 
 
 def test_uid_named_folders_keep_their_whole_name_and_dicomdir_is_skipped(volume, tmp_path):
@@ -121,10 +137,12 @@ def test_prepare_takes_dicom_series_folders_and_leaves_patient_data_behind(volum
     assert json.loads((output / "datalist.json").read_text())["training"]
 
 
-def test_a_dicom_file_given_alone_stands_for_its_series(volume, tmp_path):
+def test_a_dicom_file_given_alone_stands_for_its_series(volume, tmp_path, monkeypatch):
     series = write_dicom_series(tmp_path / "series", volume, suffix="")
     assert find_files([series / "IM0003"], NIFTI_SUFFIXES, dicom=True) == [series], "found by the DICM marker"
     assert find_files([tmp_path], NIFTI_SUFFIXES, dicom=True) == [series]
+    monkeypatch.chdir(series)
+    assert [item["name"] for item in list_volumes(".")] == ["series.nii.gz"], "a relative folder keeps its name"
 
 
 def test_bad_dicom_series_get_an_error_that_names_the_folder(volume, tmp_path):
@@ -149,7 +167,7 @@ def test_bad_dicom_series_get_an_error_that_names_the_folder(volume, tmp_path):
     cut = write_dicom_series(tmp_path / "cut", volume)
     data = (cut / "IM0004.dcm").read_bytes()
     (cut / "IM0004.dcm").write_bytes(data[: len(data) - 300])
-    with pytest.raises(DataError, match=f"{cut}: DICOM file\\(s\\) outside the series or unreadable: IM0004.dcm"):
+    with pytest.raises(DataError, match=f"{cut}: DICOM file\\(s\\) outside the series, unreadable or without the DICM marker: IM0004.dcm"):
         load_volume(cut)
 
     frames = write_dicom_series(tmp_path / "frames", np.concatenate([volume, volume], axis=2),
@@ -160,6 +178,21 @@ def test_bad_dicom_series_get_an_error_that_names_the_folder(volume, tmp_path):
     gap = write_dicom_series(tmp_path / "gap", volume, slice_numbers=[0, 1, 2, 4, 5, 6])
     with pytest.raises(DataError, match=f"{gap}: slice spacing varies from 3 to 6 mm: missing slices"):
         check_input(gap)
+
+    turned = write_dicom_series(tmp_path / "turned", volume)
+    write_dicom_series(tmp_path / "sagittal", volume, orientation="0\\1\\0\\0\\0\\-1")
+    (tmp_path / "sagittal" / "IM0003.dcm").replace(turned / "IM0003.dcm")
+    with pytest.raises(DataError, match=f"{turned}: slices of different orientations"):
+        check_input(turned)
+
+    tilted = write_dicom_series(tmp_path / "tilted", volume, shift=2.0)
+    with pytest.raises(DataError, match=f"{tilted}: slice positions leave the slice normal"):
+        check_input(tilted)
+
+    beside = write_dicom_series(tmp_path / "beside" / "T1", volume)
+    write_nifti(beside / "T1.nii.gz", volume.astype(np.float32))
+    with pytest.raises(DataError, match=rf"{beside}: holds a DICOM series and NIfTI file\(s\) \(T1.nii.gz\)"):
+        find_files([tmp_path / "beside"], NIFTI_SUFFIXES, dicom=True)
 
     junk = tmp_path / "junk"
     junk.mkdir()

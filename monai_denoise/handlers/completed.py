@@ -16,9 +16,12 @@ class CompletedCheckpointSaver(CheckpointSaver):
     """
 
     def completed(self, engine: Engine) -> None:
-        """Save the final checkpoint, unless the run was terminated before its last iteration."""
-        if engine.should_terminate:
-            self.logger.warning("run terminated before its end: the final checkpoint is not written")
+        """Save the final checkpoint, unless the run stopped before its planned last iteration."""
+        state = engine.state
+        planned = state.max_iters if state.max_iters is not None else state.epoch_length * state.max_epochs
+        if state.iteration < planned:
+            self.logger.warning(f"run stopped at iteration {state.iteration} of {planned}: the final checkpoint is "
+                                "not written")
             return
         super().completed(engine)
 
