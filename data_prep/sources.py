@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,13 +162,14 @@ def volume_id(path: Path) -> str:
     return path.stem
 
 
-def unique_ids(paths: list[Path]) -> dict[Path, str]:
-    """:func:`volume_id` of every path; where two are the same, those get their folder's name in front.
+def unique_ids(paths: list[Path], name: Callable[[Path], str] = volume_id) -> dict[Path, str]:
+    """``name`` of every path (default :func:`volume_id`); where two are the same, those get their folder's name
+    in front.
 
     Raises:
         DataError: names that clash even with their folder names, listing those paths.
     """
-    ids = {p: volume_id(p) for p in paths}
+    ids = {p: name(p) for p in paths}
     counts = Counter(ids.values())
     ids = {p: f"{p.resolve().parent.name}_{i}" if counts[i] > 1 else i for p, i in ids.items()}
     counts = Counter(ids.values())

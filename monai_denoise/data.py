@@ -77,6 +77,5 @@ def list_volumes(inputs: str | Path | list[str | Path]) -> list[dict]:
         shape = check_input(p)
         if p.is_dir() and shape[-1] < 2:
             raise DataError(f"{p}: a DICOM series of one slice; the bundles denoise volumes of at least two slices")
-    ids = unique_ids(paths)
-    return [{"image": str(p), "name": ids[p] + (".nii.gz" if p.is_dir() else p.name[len(volume_id(p)):])}
-            for p in paths]
+    names = unique_ids(paths, name=lambda p: f"{volume_id(p)}.nii.gz" if p.is_dir() else p.name)
+    return [{"image": str(p), "name": names[p]} for p in paths]

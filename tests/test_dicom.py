@@ -145,6 +145,14 @@ def test_a_dicom_file_given_alone_stands_for_its_series(volume, tmp_path, monkey
     assert [item["name"] for item in list_volumes(".")] == ["series.nii.gz"], "a relative folder keeps its name"
 
 
+def test_output_names_differ_by_suffix_or_get_their_folder_in_front(tmp_path):
+    volume = phantom((24, 20, 6), seed=3)
+    files = [write_nifti(tmp_path / folder / name, volume) for folder, name in
+             (("a", "x.nii"), ("a", "x.nii.gz"), ("b", "x.nii.gz"))]
+    assert [(item["image"], item["name"]) for item in list_volumes(tmp_path)] == [
+        (str(files[0]), "x.nii"), (str(files[1]), "a_x.nii.gz"), (str(files[2]), "b_x.nii.gz")]
+
+
 def test_bad_dicom_series_get_an_error_that_names_the_folder(volume, tmp_path):
     mixed = write_dicom_series(tmp_path / "mixed", volume)
     write_dicom_series(tmp_path / "other", volume, series_uid="1.2.826.0.1.3680043.2.1125.7.9")
