@@ -28,7 +28,6 @@ nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -61,6 +60,7 @@ from monai_denoise.reports import markdown_table, write_csv, write_text
 from monai_denoise.transforms import PercentileNormalize, SyntheticNoise, item_seed
 from monai_denoise.workflows import load_network, noisy_set, parse, run_workflow
 
+from .options import json_object
 from .speed import machine
 
 SEED = 20261122
@@ -348,17 +348,6 @@ def parse_weights(items: list[str]) -> dict[str, Path]:
             raise DataError(f"--weights {item!r}: no weights file at {path!r}")
         weights[bundle] = Path(path)
     return weights
-
-
-def json_object(text: str) -> dict:
-    """A JSON object from the command line (config overrides)."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise argparse.ArgumentTypeError(f"not valid JSON: {err}") from err
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object of config overrides, got {text!r}")
-    return value
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -48,6 +48,8 @@ from monai_denoise.bundle import BUNDLES
 from monai_denoise.reports import markdown_table, write_csv, write_text
 from monai_denoise.workflows import bundle_dir, config_files, denoise, network_input, noisy_set, parse
 
+from .options import json_object
+
 CPU = {"device": "$torch.device('cpu')", "amp": False}
 """Config overrides that keep every bundle on the CPU, where the reference convolution and baselines run."""
 SIGMA = 0.05
@@ -386,7 +388,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      help="also time the training step under torch.compile (needs a C++ compiler; compiling "
                           "takes about half a minute per bundle)")
     cli.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
-    cli.add_argument("--overrides", type=json.loads, default={},
+    cli.add_argument("--overrides", type=json_object, default={},
                      help='JSON config overrides for every bundle, e.g. \'{"batch_size": 4}\'')
     args = cli.parse_args(argv)
     if args.warmup < 1 or args.steps < 1 or args.repeats < 1:

@@ -29,6 +29,7 @@ from monai_denoise.metrics import image_metrics
 from monai_denoise.reports import markdown_table, read_scalars, save_figure, write_csv, write_text
 from monai_denoise.workflows import noisy_set, parse, run_workflow
 
+from .options import json_object
 from .speed import machine
 
 RUN_SETTINGS = "run_settings.json"
@@ -101,7 +102,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cli.add_argument("--retrain", action="store_true", help="train even where OUTPUT/<bundle> has logs")
     cli.add_argument("--configs", type=Path, nargs="+", default=[],
                      help="config files merged after each bundle's train.json (configs/noise/*, configs/speed/*)")
-    cli.add_argument("--overrides", type=json.loads, default={}, help="JSON config overrides for every bundle")
+    cli.add_argument("--overrides", type=json_object, default={}, help="JSON config overrides for every bundle")
     args = cli.parse_args(argv)
     for config in args.configs:
         if not config.is_file():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import shutil
@@ -124,6 +125,18 @@ def test_quality_benchmark_refuses_bad_adaptation_options(options, message, tmp_
 
     with pytest.raises(SystemExit) as exit_info:
         parse_args(["--output", str(tmp_path), *options])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["speed", "time_to_quality"])
+@pytest.mark.parametrize("overrides, message", [("[1]", "expected a JSON object"), ("{batch_size: 2", "not valid JSON")])
+def test_training_benchmarks_refuse_overrides_that_are_not_a_json_object(module, overrides, message, tmp_path, capsys,
+                                                                         monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    parse_args = importlib.import_module(f"benchmarks.{module}").parse_args
+
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--data", str(tmp_path), "--output", str(tmp_path), "--overrides", overrides])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 

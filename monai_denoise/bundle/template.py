@@ -313,8 +313,8 @@ def adapt_config(spec: BundleSpec) -> dict:
         "tensorboard": {"_target_": "TensorBoardStatsHandler", "log_dir": "@log_dir", "tag_name": "adapt_loss",
                         "output_transform": "$monai.handlers.from_engine(['loss'], first=True)"},
         "progress_bar": {"_target_": "monai_denoise.handlers.LossProgressBar"},
-        "save_model": {"_target_": "monai_denoise.handlers.CompletedCheckpointSaver", "save_dir": "@ckpt_dir", "save_dict": {"model": "@network"},
-                       "save_final": True, "final_filename": "model.pt"},
+        "save_model": {"_target_": "monai_denoise.handlers.CompletedCheckpointSaver", "save_dir": "@ckpt_dir",
+                       "save_dict": {"model": "@network"}, "save_final": True, "final_filename": "model.pt"},
     }
     return {
         **_common(spec),
@@ -453,7 +453,7 @@ def render(spec: BundleSpec) -> dict[str, str]:
     """Relative path -> file text for every generated file of the bundle."""
     configs = {name: apply_overrides(build(spec), spec.overrides) for name, build in
                (("train", train_config), ("evaluate", evaluate_config), ("inference", inference_config),
-                                ("adapt", adapt_config))}
+                ("adapt", adapt_config))}
     parameters = f"{parameter_count(configs['train']) / 1e6:.2f} M"
     configs.update(multi_gpu_train=multi_gpu_config(), metadata=metadata(spec))
     files = {f"configs/{name}.json": json.dumps(content, indent=4) + "\n" for name, content in configs.items()}
