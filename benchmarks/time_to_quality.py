@@ -5,7 +5,8 @@
 
 Trains each bundle with its own ``train.json`` (then the ``--configs`` files: noise profiles, speed options;
 validation every epoch) into ``OUTPUT/<bundle>``, recording those settings in ``OUTPUT/<bundle>/run_settings.json``,
-or reuses that folder's TensorBoard logs when it already holds a run (``--retrain`` to train again): a run
+or reuses that folder's TensorBoard logs when it already holds a completed run (``--retrain`` to train again; a
+run that was interrupted is trained again from the start, as its clock cannot continue): a run
 recorded with other settings is refused, one made outside this benchmark (no record) is taken as it is. The
 clock starts at the first training iteration's log entry (so it leaves out data caching, and with
 ``configs/speed/compile.json`` the compilation in the first step). BM3D, given the true sigma, denoises the same
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -27,6 +29,7 @@ from monai_denoise.bundle import BUNDLES
 from monai_denoise.errors import DataError
 from monai_denoise.metrics import image_metrics
 from monai_denoise.reports import markdown_table, read_scalars, save_figure, write_csv, write_text
+from monai_denoise.handlers import checkpoint_progress
 from monai_denoise.workflows import noisy_set, parse, run_workflow
 
 from .options import json_object
@@ -120,7 +123,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     for bundle in args.bundles:
         run_dir = args.output / bundle
         record = run_dir / RUN_SETTINGS
-        if args.retrain or not (run_dir / "models" / "checkpoint_last.pt").is_file():
+        progress = checkpoint_progress(run_dir / "models" / "checkpoint_last.pt")
+        if args.retrain or progress is None or progress[0] < progress[1]:
+            shutil.rmtree(run_dir / "logs", ignore_errors=True)
             run_dir.mkdir(parents=True, exist_ok=True)
             write_text(json.dumps(settings, indent=2) + "\n", record)
             train(bundle, args.data, run_dir, args.epochs, args.configs, args.overrides)

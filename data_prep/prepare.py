@@ -24,7 +24,7 @@ from monai_denoise.errors import DataError
 from monai_denoise.transforms import PercentileNormalize
 
 from .sources import SourceVolume, is_picture, unique_ids
-from .splits import SPLITS, assign_splits
+from .splits import SPLITS, assign_splits, check_fractions
 from .volumes import check_input, load_volume
 
 AXES = {"sagittal": 0, "coronal": 1, "axial": 2}
@@ -69,6 +69,7 @@ class PrepareConfig:
             raise DataError(f"split_by must be 'volume' or 'subject', got {self.split_by!r}")
         if self.split_by == "subject" and not self.subject_pattern:
             raise DataError("split_by 'subject' needs a subject_pattern (a regular expression on the file path)")
+        check_fractions(self.fractions)
         if not 0 <= self.min_foreground < 1:
             raise DataError(f"min_foreground must be in [0, 1), got {self.min_foreground}")
         lower, upper = self.percentiles
@@ -134,6 +135,10 @@ def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: Pre
     slice) and ``provenance.json``. Everything is written to a staging folder first: on any error
     ``output`` is left as it was.
 
+    Checks come in this order: parameters; every input's header; every input's data (readable, finite,
+    not constant), while its slices are written; only then the whole dataset (enough volumes or subjects
+    for the split, some slice kept), so a problem with one file is reported as such.
+
     Raises:
         DataError: unusable input (named in the message) or parameters.
     """
@@ -145,9 +150,6 @@ def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: Pre
     axis = AXES[config.axis]
     ids = unique_ids([s.path for s in sources])
     subjects = {s.path: _subject_of(s.path, config, ids[s.path]) for s in sources}
-    pinned = {subjects[s.path]: s.split for s in sources if s.split}
-    free = [subjects[s.path] for s in sources if not s.split and subjects[s.path] not in pinned]
-    split_of = {**assign_splits(free, config.fractions, config.seed), **pinned}
     normalize = PercentileNormalize(*config.percentiles, clip=True)
     resize = ResizeWithPadOrCrop(spatial_size=(config.size, config.size))
 
@@ -175,12 +177,18 @@ def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: Pre
                     _write_slice(staging / name, image, spacing)
                     rows.append({"image": name, "source_file": str(source.path), "volume_id": vol_id,
                                  "subject_id": subjects[source.path], "axis": axis_name, "index": index,
-                                 "timepoint": t, "split": split_of[subjects[source.path]],
+                                 "timepoint": t, "split": None,
                                  "foreground_fraction": round(foreground, 4), "height": config.size,
                                  "width": config.size, **stats})
+        # whole-dataset checks, after every input has been read and checked on its own
+        pinned = {subjects[s.path]: s.split for s in sources if s.split}
+        free = [subjects[s.path] for s in sources if not s.split and subjects[s.path] not in pinned]
+        split_of = {**assign_splits(free, config.fractions, config.seed, config.split_by), **pinned}
         if not rows:
             raise DataError(f"no slice passed the foreground threshold ({config.min_foreground:.0%} of pixels "
-                            f"above {config.foreground_threshold}) in any input volume")
+                            f"above {config.foreground_threshold:g}) in any input volume")
+        for row in rows:
+            row["split"] = split_of[row["subject_id"]]
         manifest = pd.DataFrame(rows)
         datalist = {split: [{"image": name} for name in manifest.loc[manifest.split == split, "image"]]
                     for split in SPLITS}

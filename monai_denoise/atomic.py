@@ -10,9 +10,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it onto ``target`` only if the block succeeds."""
+def atomic_path(target: str | os.PathLike, suffix: str = "", durable: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` only if the block succeeds.
+
+    ``durable``: flush the file to disk before the rename and the folder entry after it, so that a power cut
+    leaves the old or the new content, never an empty file (for checkpoints a run resumes from).
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".partial{suffix}", dir=target.parent)
@@ -23,7 +35,11 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
+        if durable:
+            _fsync(tmp)
         os.replace(tmp, target)
+        if durable:
+            _fsync(target.parent)
     finally:
         tmp.unlink(missing_ok=True)
 

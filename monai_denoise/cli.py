@@ -1,4 +1,8 @@
-"""The ``monai-denoise`` command line: prepare, bundle, compare, study, sweep, visualise, demo."""
+"""The ``monai-denoise`` command line: prepare, bundle, compare, study, sweep, visualise, demo.
+
+Building the parser imports nothing heavy (no torch, no MONAI), so ``--help`` and ``--version`` answer at
+once; each command imports what it needs when it runs.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import BUNDLES_ROOT
+from . import BUNDLES_ROOT, __version__
 from .errors import DataError
 
 
@@ -118,21 +122,23 @@ def _add_data_and_output(parser: argparse.ArgumentParser, output_help: str) -> N
 
 
 def _add_compare(sub: argparse._SubParsersAction) -> None:
-    from .bundle import BUNDLES
-
     p = sub.add_parser("compare", help="train or reuse every bundle and compare them with classical baselines")
     _add_data_and_output(p, "output folder (models/, comparison.csv, summary.md, figures)")
-    p.add_argument("--bundles", nargs="+", default=list(BUNDLES), help="bundle names (default: all)")
+    p.add_argument("--bundles", nargs="+", default=None, help="bundle names (default: all)")
     p.add_argument("--epochs", type=int, default=30, help="training epochs per bundle (default 30)")
     p.add_argument("--noise-profile", type=Path, help="noise profile merged over every bundle config")
     p.add_argument("--noise-levels", type=float, nargs="+", default=[0.02, 0.05, 0.10])
-    p.add_argument("--retrain", action="store_true", help="train even where a checkpoint exists")
+    p.add_argument("--retrain", action="store_true", help="train from the first epoch even where OUTPUT holds a run (default: continue it, "
+                        "resuming one that was interrupted)")
     p.add_argument("--no-baselines", action="store_true", help="skip the classical baselines")
 
 
 def _run_compare(args: argparse.Namespace) -> None:
+    from .bundle import BUNDLES
     from .compare import CompareConfig, run_compare
 
+    if args.bundles is None:
+        args.bundles = list(BUNDLES)
     _check_inputs(args)
     config = CompareConfig(bundles=tuple(args.bundles), epochs=args.epochs, noise_profile=args.noise_profile,
                            noise_levels=tuple(args.noise_levels), retrain=args.retrain,
@@ -214,7 +220,8 @@ def _run_demo(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="monai-denoise", description=__doc__)
+    parser = argparse.ArgumentParser(prog="monai-denoise", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"monai-denoise {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_prepare(sub)
     _add_bundle(sub)

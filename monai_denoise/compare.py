@@ -22,7 +22,7 @@ from .metrics import image_metrics
 from .perceptual import LPIPSMetric, LPIPSUnavailable
 from .reports import (markdown_table, plot_panels, plot_psnr_vs_noise, plot_validation_curves, read_scalars,
                       summarize, write_csv, write_text)
-from .workflows import bundle_dir, denoise, load_network, noisy_set, parse, run_workflow
+from .workflows import bundle_dir, denoise, load_network, noisy_set, parse, train_bundle
 
 METRICS = ("psnr", "ssim", "mae", "mse", "lpips")
 
@@ -33,10 +33,11 @@ class CompareConfig:
 
     Attributes:
         bundles: bundle names (folders under ``bundles/``); default every bundle.
-        epochs: training epochs of each bundle that has no checkpoint yet (or with ``retrain``).
+        epochs: training epochs of each bundle; a run under the output folder continues to them (one already
+            there is reused).
         noise_profile: an extra config file merged after each bundle config (e.g. ``configs/noise/rician_0.05.json``).
         noise_levels: sigmas of the PSNR-against-noise study; the profile's own sigma is the main level.
-        retrain: train even where ``OUTPUT/models/<bundle>/models/model.pt`` exists.
+        retrain: train from the first epoch even where ``OUTPUT/models/<bundle>`` holds a run.
         baselines: include the classical baselines.
         lpips_model: an LPIPS-like module to use instead of loading LPIPS (tests inject one).
         overrides: config ids and values applied to every bundle config (e.g. ``{"batch_size": 8}``).
@@ -70,17 +71,15 @@ def _rows(method: str, sigma: float, names: list[str], result: _Result, clean: t
 
 
 def _train_missing(config: CompareConfig, data_dir: Path, output: Path, extra: list[Path]) -> dict[str, Path]:
-    """Train each bundle without a checkpoint under ``output/models`` (all with ``retrain``); return its weights."""
+    """Train each bundle under ``output/models`` to ``config.epochs``, resuming an interrupted run (from the first
+    epoch with ``retrain``); return its weights."""
     weights = {}
     for bundle in config.bundles:
         train_dir = output / "models" / bundle
         weights[bundle] = train_dir / "models" / "model.pt"
-        if config.retrain or not weights[bundle].is_file():
-            print(f"\n=== train {bundle} for {config.epochs} epochs ===", flush=True)
-            run_workflow(bundle, ["train"], "train", extra, dataset_dir=str(data_dir), output_dir=str(train_dir),
-                         epochs=config.epochs, **config.overrides)
-        else:
-            print(f"reusing {weights[bundle]}")
+        print(f"\n=== train {bundle} for {config.epochs} epochs ===", flush=True)
+        train_bundle(bundle, train_dir, extra, restart=config.retrain, dataset_dir=str(data_dir),
+                     epochs=config.epochs, **config.overrides)
     return weights
 
 

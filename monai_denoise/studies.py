@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 
 from .metrics import image_metrics  # noqa: E402
 from .reports import save_figure, plot_panels, read_scalars, write_csv  # noqa: E402
-from .workflows import denoise, load_network, noisy_set, parse, run_workflow  # noqa: E402
+from .workflows import denoise, load_network, noisy_set, parse, train_bundle  # noqa: E402
 
 
 def _test_scores(parser, weights: Path, noisy, clean) -> tuple[dict[str, float], object]:
@@ -31,8 +31,8 @@ def training_length_study(bundle: str, data_dir: Path, output: Path, epochs: lis
     overrides = overrides or {}
     epochs = sorted(set(epochs))
     train_dir = output / "model"
-    run_workflow(bundle, ["train"], "train", extra, dataset_dir=str(data_dir), output_dir=str(train_dir),
-                 epochs=epochs[-1], snapshot_epochs=epochs, **overrides)
+    train_bundle(bundle, train_dir, extra, dataset_dir=str(data_dir), epochs=epochs[-1], snapshot_epochs=epochs,
+                 **overrides)
     parser = parse(bundle, ["train", "evaluate"], extra, dataset_dir=str(data_dir), **overrides)
     noisy, clean, names = noisy_set(parser)
     rows, panels = [], {"noisy input": noisy}
@@ -73,8 +73,8 @@ def dataset_size_study(bundle: str, data_dir: Path, output: Path, sizes: list[in
     rows = []
     for n in sorted(set(sizes)):
         train_dir = output / f"n{n}"
-        run_workflow(bundle, ["train"], "train", extra, dataset_dir=str(data_dir), output_dir=str(train_dir),
-                     epochs=epochs, train_slices=n, **overrides)
+        train_bundle(bundle, train_dir, extra, dataset_dir=str(data_dir), epochs=epochs, train_slices=n,
+                     **overrides)
         scores, _ = _test_scores(parser, train_dir / "models" / "model.pt", noisy, clean)
         rows.append({"training_slices": n, **scores})
     table = pd.DataFrame(rows)

@@ -36,7 +36,7 @@ from optuna.trial import TrialState  # noqa: E402
 from .atomic import atomic_path  # noqa: E402
 from .errors import DataError  # noqa: E402
 from .reports import save_figure, write_text  # noqa: E402
-from .workflows import parse, run_workflow  # noqa: E402
+from .workflows import parse, train_bundle  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +159,50 @@ def _best_metric(workflow) -> float:
     return value
 
 
+def _trial_dir(output: Path, number: int) -> Path:
+    return output / "trials" / f"trial_{number:03d}"
+
+
+def _trial_params(output: Path, number: int, space_distributions: dict[str, BaseDistribution]) -> dict | None:
+    """The parameters trial ``number`` was proposed (its ``trial.json``, exact JSON values), or None if it has none.
+
+    Raises:
+        DataError: a record that is unreadable or from another search space (other names, values outside it).
+    """
+    record = _trial_dir(output, number) / "trial.json"
+    if not record.is_file():
+        return None
+    try:
+        params = json.loads(record.read_text())["params"]
+        if set(params) != set(space_distributions):
+            raise ValueError(f"parameters {sorted(params)}, the search space has {sorted(space_distributions)}")
+        optuna.trial.create_trial(params=params, distributions=space_distributions, value=0.0)
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError) as err:
+        raise DataError(f"{record}: not a trial of this sweep ({err}); give another --output") from err
+    return params
+
+
+def _previous_trials(output: Path, metric: str, space_distributions: dict[str, BaseDistribution]) -> list[dict]:
+    """The trials an interrupted sweep in ``output`` finished (``trials.csv``, parameters from each ``trial.json``)."""
+    table = output / "trials.csv"
+    if not table.is_file():
+        return []
+    try:
+        rows = pd.read_csv(table, keep_default_na=False).to_dict("records")
+        for number, row in enumerate(rows):
+            if row["number"] != number or row["state"] not in ("complete", "failed"):
+                raise ValueError(f"row {number} is not trial {number}, complete or failed")
+            row[metric] = float(row[metric]) if row["state"] == "complete" else math.nan
+    except (ValueError, KeyError, pd.errors.ParserError) as err:
+        raise DataError(f"{table}: not the trial table of this sweep ({err}); give another --output") from err
+    for row in rows:
+        params = _trial_params(output, row["number"], space_distributions)
+        if params is None:
+            raise DataError(f"{_trial_dir(output, row['number']) / 'trial.json'}: missing; give another --output")
+        row.update(params)
+    return rows
+
+
 def _write_table(rows: list[dict], path: Path) -> pd.DataFrame:
     """The trials as a table, also written to ``path`` atomically at full precision (sampled values reusable)."""
     table = pd.DataFrame(rows)
@@ -194,8 +238,11 @@ def run_sweep(space: dict, data_dir: Path, output: Path, trials: int, seed: int 
     value of the key metric (``space["metric"]``) over the validation runs. A trial that raises is recorded as
     failed, with its error, and the sweep goes on; DataError if every trial fails.
 
-    Writes ``output/trials.csv`` after every trial (columns number, each parameter, the metric, seconds, state
-    ``complete`` or ``failed``, error), so an interrupted sweep keeps its finished trials, then
+    Writes ``output/trials/trial_{n:03d}/trial.json`` (the proposed parameters) before trial ``n`` trains and
+    ``output/trials.csv`` after every trial (columns number, each parameter, the metric, seconds, state
+    ``complete`` or ``failed``, error). Run again on the same ``output`` after an interruption, the sweep
+    keeps its finished trials (told to the sampler again), resumes the interrupted trial from its last
+    completed epoch with the parameters it had, and proposes the rest up to ``trials``; then it writes
     ``output/best.json`` (bundle, metric, direction, value, trial, params, seed) and ``output/sweep.png``.
     Returns the trials table.
     """
@@ -213,15 +260,26 @@ def run_sweep(space: dict, data_dir: Path, output: Path, trials: int, seed: int 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction=space["direction"], sampler=optuna.samplers.TPESampler(seed=seed))
     space_distributions = distributions(space)
-    rows = []
-    for _ in range(trials):
+    rows = _previous_trials(output, metric, space_distributions)
+    for row in rows:
+        params = {name: row[name] for name in space_distributions}
+        study.add_trial(optuna.trial.create_trial(
+            params=params, distributions=space_distributions,
+            **({"value": row[metric]} if row["state"] == "complete" else {"state": TrialState.FAIL})))
+    if rows:
+        print(f"continuing the sweep in {output}: {len(rows)} of {trials} trials done", flush=True)
+    table = pd.DataFrame(rows)
+    for _ in range(trials - len(rows)):
+        interrupted = _trial_params(output, len(rows), space_distributions)
+        if interrupted is not None:
+            study.enqueue_trial(interrupted)
         trial = study.ask(space_distributions)
+        trial_dir = _trial_dir(output, trial.number)
+        write_text(json.dumps({"params": trial.params}, indent=2) + "\n", trial_dir / "trial.json")
         row = {"number": trial.number, **trial.params, metric: math.nan}
         start = time.perf_counter()
         try:
-            workflow = run_workflow(space["bundle"], ["train"], "train", dataset_dir=str(data_dir),
-                                    output_dir=str(output / "trials" / f"trial_{trial.number:03d}"),
-                                    **overrides, **trial.params)
+            workflow = train_bundle(space["bundle"], trial_dir, dataset_dir=str(data_dir), **overrides, **trial.params)
             row[metric] = _best_metric(workflow)
         except Exception as err:  # a failed trial is recorded and the sweep goes on
             logger.warning("sweep trial %d failed", trial.number, exc_info=True)

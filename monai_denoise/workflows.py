@@ -8,9 +8,12 @@ import torch
 from monai.bundle import ConfigParser, ConfigWorkflow
 from monai.data import DataLoader
 
-from . import BUNDLES_ROOT
+from . import BUNDLES_ROOT, console
 from .errors import DataError
+from .handlers import checkpoint_progress
 from .inferers import NoiseLevelInferer
+
+console.install()
 
 
 def bundle_dir(bundle: str) -> Path:
@@ -46,6 +49,23 @@ def run_workflow(bundle: str, names: list[str], workflow_type: str, extra: list[
     workflow.run()
     workflow.finalize()
     return workflow
+
+
+def train_bundle(bundle: str, output_dir: str | Path, extra: list[str | Path] = (), restart: bool = False,
+                 **overrides) -> ConfigWorkflow:
+    """Train ``bundle`` (its ``train.json``, then ``extra`` configs) into ``output_dir``, resuming a run that was
+    killed there.
+
+    Where ``output_dir/models/checkpoint_last.pt`` exists, training continues from its last completed epoch to
+    the planned epochs (a run already there returns at once, its weights kept); ``restart`` trains from the
+    first epoch instead. A command that trains (compare, studies, sweeps, the demo) run again after a kill
+    so loses at most the epoch it was in.
+    """
+    progress = None if restart else checkpoint_progress(Path(output_dir) / "models" / "checkpoint_last.pt")
+    if progress is not None:
+        print(f"resuming the run in {output_dir} at iteration {progress[0]} of {progress[1]}", flush=True)
+    return run_workflow(bundle, ["train"], "train", extra, output_dir=str(output_dir), resume=progress is not None,
+                        **overrides)
 
 
 def noisy_set(parser: ConfigParser, dataset_id: str = "validate#dataset") -> tuple[torch.Tensor, torch.Tensor, list[str]]:

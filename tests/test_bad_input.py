@@ -314,3 +314,67 @@ def test_training_commands_name_missing_inputs(command, case, tiny_dataset, tmp_
     line = error_line(capsys.readouterr().err)
     assert str(named) in line and problem in line
     assert not output.exists()
+
+
+# --- per-file problems come before whole-dataset ones; small datasets; a light command line -------------------
+
+
+@pytest.mark.parametrize("make_bad, problem", BAD_INPUTS)
+def test_prepare_names_a_bad_input_given_alone_not_the_split(tmp_path, capsys, make_bad, problem):
+    (tmp_path / "in").mkdir()
+    bad = make_bad(tmp_path / "in")  # alone: too few volumes for the default split as well
+
+    code = run_prepare([bad], tmp_path / "out")
+
+    assert code == 2
+    assert re.match(re.escape(str(bad)) + ": " + problem, error_line(capsys.readouterr().err))
+    assert not (tmp_path / "out").exists()
+
+
+def test_prepare_one_scan_with_the_default_split_says_what_to_pass(tmp_path, good_inputs, capsys):
+    code = run_prepare(good_inputs[:1], tmp_path / "out")
+
+    line = error_line(capsys.readouterr().err)
+    assert code == 2
+    assert line.startswith("1 volume cannot fill 3 splits (0.7, 0.15, 0.15): ")
+    assert "--split 1 0 0" in line and "np.float64" not in line
+    assert not (tmp_path / "out").exists()
+
+    assert run_prepare(good_inputs[:1], tmp_path / "out", "--split", "1", "0", "0") == 0
+    assert "wrote 12 slices to" in capsys.readouterr().out
+
+
+def test_version_prints_the_package_version(capsys):
+    from monai_denoise import __version__
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"monai-denoise {__version__}"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["prepare", "--help"], ["compare", "--help"], ["--version"]])
+def test_help_and_version_import_neither_torch_nor_monai(argv):
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom monai_denoise.cli import main\ntry:\n    main(%r)\nexcept SystemExit as e:\n"
+            "    assert e.code == 0, e.code\nheavy = sorted(m for m in ('torch', 'monai', 'pandas', 'nibabel') "
+            "if m in sys.modules)\nprint('HEAVY', heavy)\n" % (argv,))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            cwd=Path(__file__).resolve().parent.parent)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "HEAVY []"
+
+
+def test_compare_without_bundles_compares_every_bundle(tiny_dataset, tmp_path, monkeypatch):
+    import monai_denoise.compare
+    from monai_denoise.bundle import BUNDLES
+
+    seen = []
+    monkeypatch.setattr(monai_denoise.compare, "run_compare", lambda data, output, config: seen.append(config))
+
+    assert main(["compare", "--data", str(tiny_dataset), "--output", str(tmp_path / "out")]) == 0
+    assert [c.bundles for c in seen] == [tuple(BUNDLES)]

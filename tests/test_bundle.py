@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 from conftest import HAS_CXX, TINY, UNET_BUNDLE, phantom, write_nifti
 from monai.bundle import ConfigWorkflow
 
-from monai_denoise.bundle import BUNDLES, stale_files
+from monai_denoise.bundle import BUNDLES, stale_files, write_bundle
 from monai_denoise.bundle.template import apply_overrides
 from monai_denoise.transforms import SyntheticNoised
 
@@ -216,3 +217,107 @@ def test_inference_takes_a_list_of_files(trained_bundle, tmp_path):
                   roi_size=TINY["roi_size"])
     wf.run()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["scan0.nii.gz", "scan2.nii.gz"]
+
+
+def rendered_bundle(name: str, root) -> Path:
+    """The bundle ``name`` as the template renders it now, in ``root``, with its shipped weights."""
+    write_bundle(BUNDLES[name], root)
+    bundle = Path(root) / name
+    (bundle / "models").mkdir()
+    (bundle / "models" / "model.pt").write_bytes((UNET_BUNDLE.parent / name / "models" / "model.pt").read_bytes())
+    return bundle
+
+
+def scanner_scans(folder: Path) -> dict[str, Path]:
+    """Noisy scans as scanners write them: an int16 magnitude EPI series with a zero background (minimum 0), a
+    float32 volume and an int16 volume with intensity scaling (``scl_slope`` 0.25, ``scl_inter`` 100)."""
+    rng = np.random.default_rng(3)
+    magnitude = np.rint(np.abs(phantom((40, 36, 8, 2), seed=11) + rng.normal(0, 40, (40, 36, 8, 2))))
+    magnitude[:3] = 0  # an empty border, as outside the head
+    scaled = nib.Nifti1Image(np.rint((phantom((40, 36, 8), seed=13) + rng.normal(0, 30, (40, 36, 8)) + 50) * 4)
+                             .astype(np.int16), np.diag([2.0, 2.0, 3.0, 1.0]))
+    scaled.header.set_slope_inter(0.25, 100.0)
+    floats = (phantom((40, 36, 8), seed=12) + rng.normal(0, 30, (40, 36, 8))).astype(np.float32)
+    folder.mkdir(parents=True)
+    nib.save(scaled, str(folder / "scaled.nii.gz"))
+    return {"epi.nii.gz": write_nifti(folder / "epi.nii.gz", magnitude.astype(np.int16), np.diag([3.0, 3.0, 3.0, 1])),
+            "float.nii": write_nifti(folder / "float.nii", floats), "scaled.nii.gz": folder / "scaled.nii.gz"}
+
+
+def assert_denoised_in_range(source: nib.Nifti1Image, denoised: nib.Nifti1Image) -> None:
+    src, out = source.get_fdata(), denoised.get_fdata()
+    assert out.shape == src.shape and np.isfinite(out).all()
+    assert src.min() <= out.min() and out.max() <= src.max(), "within the input's value range"
+    assert np.corrcoef(src.ravel(), out.ravel())[0, 1] > 0.9 and not np.allclose(out, src)
+
+
+def test_inference_writes_the_input_data_type_within_the_input_range(tmp_path, monkeypatch):
+    """Issue 15, item 7: an int16 EPI series (minimum 0) came back as float32 with negative values."""
+    from monai_denoise.io import ScanReader
+
+    reads = []
+    read = ScanReader.read
+    monkeypatch.setattr(ScanReader, "read", lambda self, data, **kw: reads.append(data) or read(self, data, **kw))
+    bundle = rendered_bundle("mri_denoising_unet_noise_map", tmp_path / "bundle")
+    scans = scanner_scans(tmp_path / "in")
+    assert nib.load(str(scans["epi.nii.gz"])).get_fdata().min() == 0
+    wf = workflow(bundle, ["inference"], "infer", dataset_dir=str(tmp_path / "in"), output_dir=str(tmp_path / "out"),
+                  roi_size=TINY["roi_size"])
+    assert wf.parser["output_dtype"] == "input"
+    wf.run()
+    assert len(reads) == len(scans), "the source's type and range travel in the meta data: each scan is read once"
+    for name, path in scans.items():
+        source, denoised = nib.load(str(path)), nib.load(str(tmp_path / "out" / name))
+        assert denoised.get_data_dtype() == source.get_data_dtype(), name
+        assert_denoised_in_range(source, denoised)
+    epi = nib.load(str(tmp_path / "out" / "epi.nii.gz"))
+    assert epi.get_data_dtype() == np.int16 and (epi.dataobj.slope, epi.dataobj.inter) == (1.0, 0.0)
+    assert epi.get_fdata().min() >= 0, "a magnitude image stays non-negative"
+    scaled = nib.load(str(tmp_path / "out" / "scaled.nii.gz"))
+    assert (scaled.dataobj.slope, scaled.dataobj.inter) == (0.25, 100.0), "an int16 output keeps the scaling"
+    raw = np.asarray(scaled.dataobj.get_unscaled())
+    assert raw.dtype == np.int16 and np.ptp(raw) > 1000, "the integers hold the values in the source's steps"
+
+
+def test_output_dtype_float32_keeps_floats_and_inference_logs_each_file(tmp_path):
+    bundle = rendered_bundle("mri_denoising_unet", tmp_path / "bundle")
+    scans = scanner_scans(tmp_path / "in")
+    output = tmp_path / "out"
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", "configs/inference.json",
+               "--dataset_dir", str(tmp_path / "in"), "--output_dir", str(output), "--roi_size", "[32,32]",
+               "--output_dtype", "float32"]
+    result = subprocess.run(command, cwd=bundle, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name, path in scans.items():
+        source, denoised = nib.load(str(path)), nib.load(str(output / name))
+        assert denoised.get_data_dtype() == np.float32 and (denoised.dataobj.slope, denoised.dataobj.inter) == (1, 0)
+        assert_denoised_in_range(source, denoised)
+        written = [line for line in result.stdout.splitlines() if f"wrote {output / name} " in line]
+        assert len(written) == 1 and " - monai_denoise.io - INFO - " in written[0], result.stdout[-3000:]
+    assert not np.allclose(nib.load(str(output / "epi.nii.gz")).get_fdata() % 1, 0), "floats, not rounded"
+
+
+def test_save_nifti_liked_rounds_clips_and_falls_back_to_reading_the_source(tmp_path):
+    """Without the source's type and range in the meta data the source is read again; integer outputs are
+    rounded and clipped to the source range, a scaled source's integers keep its scaling."""
+    from monai.data import MetaTensor
+
+    from monai_denoise.io import SaveNiftiLiked
+
+    source = nib.Nifti1Image(np.array([[[0, 10], [20, 30]]], np.int16), np.eye(4))
+    source.header.set_slope_inter(0.5, 1.0)  # values 1, 6, 11, 16
+    nib.save(source, str(tmp_path / "in.nii"))
+    pred = MetaTensor(torch.tensor([[[[-3.0, 6.2], [11.4, 40.0]]]]), meta={"filename_or_obj": str(tmp_path / "in.nii")})
+    SaveNiftiLiked("pred", tmp_path / "int", output_dtype="input")({"pred": pred})
+    out = nib.load(str(tmp_path / "int" / "in.nii"))
+    assert out.get_data_dtype() == np.int16 and (out.dataobj.slope, out.dataobj.inter) == (0.5, 1.0)
+    np.testing.assert_array_equal(out.get_fdata(), [[[1.0, 6.0], [11.5, 16.0]]])
+    SaveNiftiLiked("pred", tmp_path / "uint8", output_dtype="uint8")({"pred": pred})
+    np.testing.assert_array_equal(nib.load(str(tmp_path / "uint8" / "in.nii")).dataobj.get_unscaled(),
+                                  [[[0, 10], [21, 30]]])
+    SaveNiftiLiked("pred", tmp_path / "float", output_dtype="float64")({"pred": pred})
+    out = nib.load(str(tmp_path / "float" / "in.nii"))
+    assert out.get_data_dtype() == np.float64 and (out.dataobj.slope, out.dataobj.inter) == (1.0, 0.0)
+    np.testing.assert_allclose(out.get_fdata(), [[[1.0, 6.2], [11.4, 16.0]]], rtol=1e-6)
+    with pytest.raises(ValueError, match="output_dtype: 'complex64'"):
+        SaveNiftiLiked("pred", tmp_path, output_dtype="complex64")

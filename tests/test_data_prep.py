@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -290,10 +291,42 @@ def test_split_counts_fill_every_split_and_sum_to_n(n):
     assert abs(counts[0] - 0.7 * n) <= 1
 
 
-@pytest.mark.parametrize("n, fractions", [(2, (0.7, 0.15, 0.15)), (1, (0.8, 0.2, 0.0)), (0, (1.0, 0.0, 0.0))])
-def test_split_counts_refuses_fewer_groups_than_splits(n, fractions):
-    with pytest.raises(DataError, match=f"{n} volume\\(s\\)/subject\\(s\\) cannot fill"):
+@pytest.mark.parametrize("n, fractions, start", [
+    (2, (0.7, 0.15, 0.15), "2 volumes cannot fill 3 splits (0.7, 0.15, 0.15): "),
+    (1, (0.8, 0.2, 0.0), "1 volume cannot fill 2 splits (0.8, 0.2, 0): "),
+    (0, (1.0, 0.0, 0.0), "0 volumes cannot fill 1 split (1, 0, 0): "),
+    (2, np.array([0.7, 0.15, 0.15]), "2 volumes cannot fill 3 splits (0.7, 0.15, 0.15): "),
+])
+def test_split_counts_refuses_fewer_groups_than_splits_in_plain_numbers(n, fractions, start):
+    with pytest.raises(DataError) as raised:
         split_counts(n, fractions)
+
+    assert str(raised.value).startswith(start)
+    assert "np." not in str(raised.value) and "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("n, fractions, advice", [
+    (1, (0.7, 0.15, 0.15), "give at least 3 volumes, or --split 1 0 0 for training slices only"),
+    (1, (0.5, 0.5, 0.0), "give at least 2 volumes, or --split 1 0 0 for training slices only"),
+    (2, (0.7, 0.15, 0.15), "give at least 3 volumes, or --split 0.5 0.5 0 for training and validation only"),
+])
+def test_too_few_volumes_for_the_split_says_which_split_works(n, fractions, advice):
+    with pytest.raises(DataError, match=re.escape(advice)):
+        split_counts(n, fractions)
+
+
+def test_too_few_subjects_are_called_subjects():
+    with pytest.raises(DataError, match=r"^2 subjects cannot fill 3 splits .* every split needs a subject of its own"):
+        assign_splits(["s1", "s2", "s2"], (0.7, 0.15, 0.15), seed=0, unit="subject")
+
+
+def test_bad_split_fractions_print_as_plain_numbers_and_are_checked_with_the_parameters():
+    with pytest.raises(DataError, match=re.escape("got 0.5, 0.5, 0.5")) as raised:
+        split_counts(10, np.array([0.5, 0.5, 0.5]))
+    assert "np." not in str(raised.value)
+
+    with pytest.raises(DataError, match="split fractions must be"):
+        make_config(fractions=(0.7, 0.2, 0.2)).validate()
 
 
 @pytest.mark.parametrize("fractions", [(0.5, 0.5, 0.5), (0.0, 0.5, 0.5), (1.2, -0.1, -0.1), (0.5, 0.5)])
@@ -308,6 +341,37 @@ def test_prepare_refuses_too_few_volumes_for_the_splits(inputs, tmp_path):
     with pytest.raises(DataError, match="2 volume"):
         prepare_dataset(sources, tmp_path / "out", make_config())
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("bad", ["constant", "nan"])
+def test_a_bad_volume_is_named_before_the_split_is_judged(inputs, tmp_path, bad):
+    array = np.full(SHAPE, 42.0) if bad == "constant" else random_volume(5)
+    if bad == "nan":
+        array[0, 0, 0] = np.nan
+    bad_path = write_volume(tmp_path / "in" / f"{bad}.nii.gz", array)
+    problem = "cannot normalise" if bad == "constant" else re.escape("contains 1 NaN or Inf voxel(s)")
+
+    for sources in ([bad_path], [inputs["vol_a"], bad_path]):  # too few for the default split either way
+        with pytest.raises(DataError, match=re.escape(str(bad_path)) + ": " + problem):
+            prepare_dataset([SourceVolume(p) for p in sources], tmp_path / "out", make_config())
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("names, splits", [(["vol_a"], {"training"}),
+                                          (["vol_a", "vol_b"], {"training", "validation"})])
+def test_the_split_that_the_too_few_message_advises_works(inputs, tmp_path, names, splits):
+    sources = [SourceVolume(inputs[name]) for name in names]
+    with pytest.raises(DataError) as raised:
+        prepare_dataset(sources, tmp_path / "refused", make_config())
+    advised = re.search(r"--split ([\d.]+) ([\d.]+) ([\d.]+)", str(raised.value))
+    assert advised, str(raised.value)
+
+    manifest = prepare_dataset(sources, tmp_path / "out", make_config(fractions=tuple(map(float, advised.groups()))))
+
+    assert set(manifest.split) == splits
+    assert manifest.groupby("split").volume_id.nunique().eq(1).all()
+    datalist = json.loads((tmp_path / "out" / "datalist.json").read_text())
+    assert [bool(datalist[split]) for split in SPLITS] == [split in splits for split in SPLITS]
 
 
 # --- foreground threshold ------------------------------------------------------------------------------------

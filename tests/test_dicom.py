@@ -11,7 +11,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 from conftest import UNET_BUNDLE, phantom, write_nifti
-from test_bundle import workflow
+from test_bundle import rendered_bundle, workflow
 
 from data_prep import PrepareConfig, prepare_dataset
 from data_prep.sources import NIFTI_SUFFIXES, SourceVolume, find_files
@@ -211,12 +211,12 @@ def test_bad_dicom_series_get_an_error_that_names_the_folder(volume, tmp_path):
 
 def test_inference_denoises_a_dicom_series_as_it_does_the_same_volume_in_nifti(volume, tmp_path):
     """inference.json on a DICOM series: a NIfTI file named after its folder, equal to the output for the NIfTI
-    twin of the series, with the series' geometry and no DICOM field in its header."""
+    twin of the series (both int16, as stored), with the series' geometry and no DICOM field in its header."""
     scans = tmp_path / "scans"
     noisy = np.rint(volume + np.random.default_rng(0).normal(0, 40, volume.shape)).astype(np.int16)
     write_dicom_series(scans / "a" / "T1", noisy)
     write_dicom_series(scans / "b" / "T1", noisy[::-1], series_uid="1.2.826.0.1.3680043.2.1125.7.6")
-    write_nifti(scans / "twin.nii.gz", noisy.astype(np.float32), RAS_AFFINE)
+    write_nifti(scans / "twin.nii.gz", noisy, RAS_AFFINE)
     assert [item["name"] for item in list_volumes(scans)] == ["a_T1.nii.gz", "b_T1.nii.gz", "twin.nii.gz"]
     output = tmp_path / "denoised"
     workflow(UNET_BUNDLE, ["inference"], "infer", dataset_dir=str(scans), output_dir=str(output)).run()
@@ -225,7 +225,27 @@ def test_inference_denoises_a_dicom_series_as_it_does_the_same_volume_in_nifti(v
     flipped = nib.load(str(output / "b_T1.nii.gz")).get_fdata()
     assert not np.allclose(flipped, from_dicom.get_fdata()), "two series of one name, two outputs"
     assert from_dicom.shape == from_nifti.shape == volume.shape
-    np.testing.assert_allclose(from_dicom.get_fdata(), from_nifti.get_fdata(), rtol=1e-4, atol=1e-2)
+    assert from_dicom.get_data_dtype() == from_nifti.get_data_dtype() == np.int16, "the series' stored type"
+    np.testing.assert_allclose(from_dicom.get_fdata(), from_nifti.get_fdata(), atol=1)  # rounding apart
+    assert np.mean(from_dicom.get_fdata() == from_nifti.get_fdata()) > 0.99
     np.testing.assert_allclose(from_dicom.affine, RAS_AFFINE, atol=1e-4)
     assert not np.allclose(from_dicom.get_fdata(), noisy), "denoised"
     assert PATIENT.encode() not in from_dicom.header.binaryblock and not from_dicom.header.extensions
+
+
+def test_inference_writes_a_dicom_series_in_its_stored_type_within_its_range(volume, tmp_path):
+    """A magnitude series (int16, minimum 0) gives an int16 NIfTI file, non-negative, within the series' range;
+    ``output_dtype="float32"`` gives floats in that range."""
+    noisy = np.rint(np.abs(volume + np.random.default_rng(1).normal(0, 40, volume.shape))).astype(np.int16)
+    noisy[:2] = 0
+    write_dicom_series(tmp_path / "scans" / "EPI", noisy)
+    bundle = rendered_bundle(UNET_BUNDLE.name, tmp_path / "bundle")
+    for output_dtype, expected in (("input", np.int16), ("float32", np.float32)):
+        output = tmp_path / output_dtype
+        workflow(bundle, ["inference"], "infer", dataset_dir=str(tmp_path / "scans"), output_dir=str(output),
+                 output_dtype=output_dtype).run()
+        denoised = nib.load(str(output / "EPI.nii.gz"))
+        out = denoised.get_fdata()
+        assert denoised.get_data_dtype() == expected and (denoised.dataobj.slope, denoised.dataobj.inter) == (1, 0)
+        assert 0 <= out.min() and out.max() <= noisy.max(), "within the series' range: non-negative"
+        assert np.corrcoef(out.ravel(), noisy.ravel())[0, 1] > 0.9 and not np.allclose(out, noisy)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,7 @@ from conftest import phantom
 from monai_denoise.inferers import FramewiseSliceInferer, NoiseLevelInferer
 from monai_denoise.networks import ResidualDenoiser
 from monai_denoise.transforms import (
+    NoiseLevel,
     NoiseLevelMap,
     NoiseLevelMapd,
     SyntheticNoise,
@@ -51,16 +54,45 @@ def test_the_refined_estimate_recovers_rician_sigma_that_the_whole_image_underes
 
 def test_a_constant_image_has_no_noise_and_bad_arguments_are_refused():
     assert estimate_noise_sigma(torch.full((16, 16), 0.3)) == 0.0
+    assert estimate_noise_sigma(torch.full((16, 16, 4), 0.3)) == 0.0
     with pytest.raises(ValueError, match="every side >= 2"):
         estimate_noise_sigma(torch.zeros(1, 1))
+    with pytest.raises(ValueError, match=r"\(H, W\) or a volume \(H, W, D\)"):
+        estimate_noise_sigma(torch.zeros(4, 4, 4, 4))
     with pytest.raises(ValueError, match="min_snr"):
         estimate_noise_sigma(torch.zeros(8, 8), min_snr=0.0)
 
 
-def test_a_one_slice_volume_is_estimated_as_its_image():
-    image = noisy(normalised_phantom((96, 96, 3))[..., 1], "gaussian", 0.05)
+@pytest.mark.parametrize("kind", ["gaussian", "rician"])
+def test_a_one_slice_volume_is_estimated_as_its_image(kind):
+    image = noisy(normalised_phantom((96, 96, 3))[..., 1], kind, 0.05)
 
     assert estimate_noise_sigma(image[..., None]) == estimate_noise_sigma(image)
+    assert estimate_noise_sigma(image[..., None]) == pytest.approx(0.05, rel=0.1)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "rician"])
+def test_repeated_slices_keep_the_noise_of_the_slice(kind):
+    """Every slice a copy of one noisy slice (nearest-neighbour resampling): the noise is in-plane, and a
+    difference between neighbouring slices, which the 2x2x2 estimator took, read 0 and left it in place."""
+    volume = noisy(normalised_phantom((96, 96, 3))[..., 1], kind, 0.05)[..., None].repeat(1, 1, 16)
+
+    assert estimate_noise_sigma(volume) == pytest.approx(0.05, rel=0.1)
+    assert NoiseLevel()(volume[None]) == pytest.approx(0.05, rel=0.1), "as the noise-map bundles estimate it"
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "rician"])
+def test_interpolated_slices_read_about_the_noise_of_the_whole_volume(kind):
+    """Every other slice the mean of its neighbours (linear upsampling by 2): those slices hold sigma / sqrt(2),
+    the others sigma; pooling all slices reads about the root-mean-square sqrt(3 / 4) sigma, the 2x2x2
+    estimator half sigma or less."""
+    sigma = 0.05
+    originals = noisy(normalised_phantom((96, 96, 17))[..., ::2], kind, sigma)
+    means = (originals[..., :-1] + originals[..., 1:]) / 2
+    volume = torch.cat([torch.stack([originals[..., :-1], means], -1).flatten(-2), originals[..., -1:]], -1)
+
+    assert volume.shape == (96, 96, 17) and torch.equal(volume[..., 1], (volume[..., 0] + volume[..., 2]) / 2)
+    assert estimate_noise_sigma(volume) == pytest.approx(math.sqrt(3 / 4) * sigma, rel=0.15)
 
 
 def test_the_map_is_a_constant_channel_after_the_image():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import math
 from pathlib import Path
 from types import SimpleNamespace
@@ -63,31 +64,39 @@ def test_nested_config_ids_are_valid_parameters(tmp_path):
     assert "network_def#backbone#num_res_units" in load_search_space(path)["params"]
 
 
+class Killed(BaseException):
+    """Stands in for SIGKILL: nothing in the sweep catches it."""
+
+
 class FakeTraining:
-    """Stands in for ``run_workflow``: records every call and scores the learning rate, trials.csv as it goes."""
+    """Stands in for ``train_bundle``: records every call and scores the learning rate, trials.csv as it goes
+    (``done`` trials before the first call); the call numbered ``kill_at`` is killed."""
 
-    def __init__(self, output: Path):
-        self.output, self.calls = output, []
+    def __init__(self, output: Path, kill_at: int | None = None, done: int = 0):
+        self.output, self.calls, self.kill_at, self.done = output, [], kill_at, done
 
-    def __call__(self, bundle, names, workflow_type, **overrides):
+    def __call__(self, bundle, output_dir, **overrides):
         table = self.output / "trials.csv"
         finished = len(pd.read_csv(table)) if table.exists() else 0
-        assert finished == len(self.calls), "trials.csv must hold every finished trial"
-        self.calls.append(overrides)
+        assert finished == self.done + len(self.calls), "trials.csv must hold every finished trial"
+        if len(self.calls) == self.kill_at:
+            raise Killed
+        self.calls.append({"output_dir": str(output_dir), **overrides})
         score = -abs(math.log10(overrides["learning_rate"]) + 2.5)
         state = SimpleNamespace(best_metric=score, best_metric_epoch=1, key_metric_name="val_psnr")
         return SimpleNamespace(evaluator=SimpleNamespace(state=state))
 
 
-def stubbed_sweep(monkeypatch, tmp_path: Path, name: str, seed: int) -> tuple[pd.DataFrame, FakeTraining]:
+def stubbed_sweep(monkeypatch, tmp_path: Path, name: str, seed: int,
+                  fake: FakeTraining | None = None) -> tuple[pd.DataFrame, FakeTraining]:
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
     (data_dir / "datalist.json").write_text("{}")
     space = {"bundle": UNET, "params": {"learning_rate": LR,
                                         "epochs": {"type": "int", "low": 5, "high": 40, "step": 5},
                                         "batch_size": {"type": "categorical", "choices": [8, 16, 32]}}}
-    fake = FakeTraining(tmp_path / name)
-    monkeypatch.setattr(sweep, "run_workflow", fake)
+    fake = fake or FakeTraining(tmp_path / name)
+    monkeypatch.setattr(sweep, "train_bundle", fake)
     return run_sweep(space, data_dir, tmp_path / name, trials=12, seed=seed, overrides={"seed": 3}), fake
 
 
@@ -104,6 +113,32 @@ def test_same_seed_samples_the_same_params(monkeypatch, tmp_path):
     assert [c["learning_rate"] for c in fake.calls] == first.learning_rate.tolist()
     best = json.loads((tmp_path / "a" / "best.json").read_text())
     assert best["value"] == first.val_psnr.max() and best["trial"] == first.val_psnr.idxmax()
+
+
+def test_a_killed_sweep_continues_with_the_interrupted_trial(monkeypatch, tmp_path):
+    with pytest.raises(Killed):
+        stubbed_sweep(monkeypatch, tmp_path, "a", seed=0, fake=FakeTraining(tmp_path / "a", kill_at=4))
+    assert len(pd.read_csv(tmp_path / "a" / "trials.csv")) == 4
+    interrupted = json.loads((tmp_path / "a" / "trials" / "trial_004" / "trial.json").read_text())["params"]
+
+    resumed, fake = stubbed_sweep(monkeypatch, tmp_path, "a", seed=0, fake=FakeTraining(tmp_path / "a", done=4))
+
+    assert len(fake.calls) == 8, "only the interrupted trial and the seven not yet run train"
+    assert fake.calls[0]["output_dir"].endswith("trials/trial_004")
+    assert {k: fake.calls[0][k] for k in interrupted} == interrupted
+    assert resumed.number.tolist() == list(range(12)) and (resumed.state == "complete").all()
+    uninterrupted, _ = stubbed_sweep(monkeypatch, tmp_path, "b", seed=0)
+    params = ["learning_rate", "epochs", "batch_size"]
+    pd.testing.assert_frame_equal(resumed[params].iloc[:5], uninterrupted[params].iloc[:5])
+
+
+def test_a_sweep_refuses_an_output_of_another_search_space(monkeypatch, tmp_path):
+    stubbed_sweep(monkeypatch, tmp_path, "a", seed=0)
+    record = tmp_path / "a" / "trials" / "trial_000" / "trial.json"
+    record.write_text(json.dumps({"params": {"learning_rate": 0.001, "dropout": 0.1}}))
+
+    with pytest.raises(DataError, match=re.escape(str(record)) + ": not a trial of this sweep"):
+        stubbed_sweep(monkeypatch, tmp_path, "a", seed=0)
 
 
 def test_overrides_may_not_fix_a_swept_parameter(tiny_dataset, tmp_path):
@@ -132,15 +167,15 @@ def test_two_trial_sweep_writes_trials_best_and_plot(tiny_dataset, tmp_path):
 
 
 def test_failed_trial_is_recorded_and_the_sweep_goes_on(tiny_dataset, tmp_path, monkeypatch):
-    real_run_workflow, calls = sweep.run_workflow, []
+    real_train_bundle, calls = sweep.train_bundle, []
 
-    def break_first_trial(*args, **overrides):
-        calls.append(overrides["output_dir"])
+    def break_first_trial(bundle, output_dir, **overrides):
+        calls.append(output_dir)
         if len(calls) == 1:
             overrides["network_def#_target_"] = "NoSuchNetwork"
-        return real_run_workflow(*args, **overrides)
+        return real_train_bundle(bundle, output_dir, **overrides)
 
-    monkeypatch.setattr(sweep, "run_workflow", break_first_trial)
+    monkeypatch.setattr(sweep, "train_bundle", break_first_trial)
     output = tmp_path / "sweep"
     run_sweep(small_space(), tiny_dataset, output, trials=2, seed=0, overrides=FIXED)
 

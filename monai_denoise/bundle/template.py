@@ -17,8 +17,13 @@ from monai.bundle import ConfigParser
 from .models import R2R_PAPER, BundleSpec
 
 IMPORTS = ["$import torch", "$import monai", "$import monai_denoise"]
+TRAINING_IMPORTS = ["$import numpy", "$import monai_denoise.handlers", "$import monai_denoise.runs"]
 METRIC_NAMES = ("psnr", "ssim", "mae", "mse")
 
+
+CHECK_TRAINING = ("$monai_denoise.runs.check_planned_run(@train#trainer, @dataset_dir + '/datalist.json', "
+                  "@val_interval)")
+"""Refuse a training run that would train nothing or never validate, before it starts."""
 
 NOISE = {"type": "gaussian", "sigma": 0.05, "clip": False, "seed": 20261122}
 """The noise of the seeded validation and test slices (``train.json``, ``evaluate.json``); training draws it too
@@ -120,18 +125,16 @@ def train_config(spec: BundleSpec) -> dict:
         "validation": {"_target_": "ValidationHandler", "validator": "@validate#evaluator", "interval": "@val_interval",
                        "epoch_level": True},
         "stats": {"_target_": "StatsHandler", "_disabled_": "$not @rank_zero", "tag_name": "train_loss",
+                  "iteration_log": "$monai_denoise.handlers.debug_only",
                   "output_transform": "$monai.handlers.from_engine(['loss'], first=True)"},
         "tensorboard": {"_target_": "TensorBoardStatsHandler", "_disabled_": "$not @rank_zero", "log_dir": "@log_dir",
                         "tag_name": "train_loss",
                         "output_transform": "$monai.handlers.from_engine(['loss'], first=True)"},
         "progress_bar": {"_target_": "monai_denoise.handlers.LossProgressBar", "_disabled_": "$not @rank_zero"},
-        "checkpoint": {"_target_": "monai_denoise.handlers.ResumableCheckpointSaver", "_disabled_": "$not @rank_zero",
-                       "save_dir": "@ckpt_dir",
-                       "save_dict": {"model": "@network", "optimizer": "@optimizer", "lr_scheduler": "@lr_scheduler"},
-                       "save_final": True, "final_filename": "checkpoint_last.pt", "save_interval": 1, "n_saved": 1},
+        "checkpoint": {"_target_": "monai_denoise.handlers.TrainingCheckpoint", "_disabled_": "$not @rank_zero",
+                       "save_dir": "@ckpt_dir", "save_dict": "@resume_state"},
         "resume": {"_target_": "monai_denoise.handlers.ResumeCheckpointLoader", "_disabled_": "$not @resume",
-                   "load_path": "@resume_from", "map_location": "@device",
-                   "load_dict": {"model": "@network", "optimizer": "@optimizer", "lr_scheduler": "@lr_scheduler"}},
+                   "load_path": "@resume_from", "map_location": "@device", "load_dict": "@resume_state"},
         "snapshots": {"_target_": "monai_denoise.handlers.EpochSnapshots", "_disabled_": "$not (@rank_zero and @snapshot_epochs)",
                       "save_dir": "@ckpt_dir", "network": "@network", "epochs": "@snapshot_epochs"},
         "finetune": {"_target_": "CheckpointLoader", "_disabled_": "$not @finetune_from", "load_path": "@finetune_from",
@@ -144,14 +147,12 @@ def train_config(spec: BundleSpec) -> dict:
         "images": {"_target_": "TensorBoardImageHandler", "_disabled_": "$not @rank_zero", "log_dir": "@log_dir",
                    "batch_transform": "$monai.handlers.from_engine(['image', 'label'])",
                    "output_transform": "$monai.handlers.from_engine(['pred'])", "max_channels": 1},
-        "best_checkpoint": {"_target_": "CheckpointSaver", "_disabled_": "$not @rank_zero", "save_dir": "@ckpt_dir",
-                            "save_dict": {"model": "@network"},
-                            "save_key_metric": True, "key_metric_filename": "model.pt"},
+        "best_checkpoint": "@best_model",
     }
     patch = "@patch_size"
     return {
         **_common(spec),
-        "imports": IMPORTS + ["$import numpy"],
+        "imports": IMPORTS + TRAINING_IMPORTS,
         "noise": NOISE,
         "log_dir": "$@output_dir + '/logs'",
         "epochs": 100,
@@ -168,6 +169,10 @@ def train_config(spec: BundleSpec) -> dict:
         "snapshot_epochs": [],
         "rank_zero": True,
         "train_slices": None,
+        "best_model": {"_target_": "monai_denoise.handlers.BestModelSaver", "save_dir": "@ckpt_dir",
+                       "network": "@network", "filename": "model.pt", "enabled": "@rank_zero"},
+        "resume_state": {"model": "@network", "optimizer": "@optimizer", "lr_scheduler": "@lr_scheduler",
+                         "best_model": "@best_model"},
         "train_noise": {"type": "@noise#type", "sigma": "@noise#sigma", "clip": "@noise#clip"},
         "zoom_out": {"prob": 0.5, "min_zoom": 0.5},
         "loss": {"_target_": "torch.nn.MSELoss"},
@@ -190,7 +195,8 @@ def train_config(spec: BundleSpec) -> dict:
             "dataset": {"_target_": "CacheDataset", "data": _datalist("training", max_items="@train_slices"),
                         "transform": "@train#preprocessing", "cache_rate": 1.0, "num_workers": 0},
             "dataloader": {"_target_": "DataLoader", "dataset": "@train#dataset", "batch_size": "@batch_size",
-                           "shuffle": True, "num_workers": "@num_workers", "drop_last": True,
+                           "shuffle": True, "num_workers": "@num_workers",
+                           "drop_last": "$len(@train#dataset) >= @batch_size",
                            "persistent_workers": "$@num_workers > 0"},
             "inferer": {"_target_": "SimpleInferer"},
             "postprocessing": None,
@@ -202,7 +208,7 @@ def train_config(spec: BundleSpec) -> dict:
         },
         "validate": _evaluation_section(spec, "validation", "val_", validate_handlers),
         "initialize": ["$monai.utils.set_determinism(seed=@seed)"],
-        "run": ["$@train#trainer.run()"],
+        "run": [CHECK_TRAINING, "$@train#trainer.run()"],
     }
 
 
@@ -244,11 +250,13 @@ def _scans() -> dict:
 
 def inference_config(spec: BundleSpec) -> dict:
     """``inference.json``: every NIfTI volume, 4D series or DICOM series in ``dataset_dir`` -> denoised NIfTI in
-    ``output_dir``."""
+    ``output_dir``, within the input's value range and in its data type (``output_dtype``: ``"input"`` or a numpy
+    type name such as ``"float32"``, see ``monai_denoise.io.SaveNiftiLiked``)."""
     return {
         **_common(spec),
         **_scans(),
         "output_dir": "$@bundle_root + '/eval'",
+        "output_dtype": "input",
         "slice_axis": 2,
         "preprocessing": {"_target_": "Compose", "transforms": "@loading"},
         "dataset": {"_target_": "Dataset", "data": "@data", "transform": "@preprocessing"},
@@ -261,7 +269,8 @@ def inference_config(spec: BundleSpec) -> dict:
         "postprocessing": {"_target_": "Compose", "transforms": [
             {"_target_": "Invertd", "keys": "pred", "transform": "@preprocessing", "orig_keys": "image",
              "nearest_interp": False, "to_tensor": True},
-            {"_target_": "monai_denoise.io.SaveNiftiLiked", "keys": "pred", "output_dir": "@output_dir"},
+            {"_target_": "monai_denoise.io.SaveNiftiLiked", "keys": "pred", "output_dir": "@output_dir",
+             "output_dtype": "@output_dtype"},
         ]},
         "handlers": [
             {"_target_": "CheckpointLoader", "load_path": "@ckpt_path", "load_dict": {"model": "@network"},
@@ -313,18 +322,26 @@ def adapt_config(spec: BundleSpec) -> dict:
         "tensorboard": {"_target_": "TensorBoardStatsHandler", "log_dir": "@log_dir", "tag_name": "adapt_loss",
                         "output_transform": "$monai.handlers.from_engine(['loss'], first=True)"},
         "progress_bar": {"_target_": "monai_denoise.handlers.LossProgressBar"},
-        "save_model": {"_target_": "monai_denoise.handlers.CompletedCheckpointSaver", "save_dir": "@ckpt_dir",
-                       "save_dict": {"model": "@network"}, "save_final": True, "final_filename": "model.pt"},
+        "checkpoint": {"_target_": "monai_denoise.handlers.TrainingCheckpoint", "save_dir": "@ckpt_dir",
+                       "save_dict": "@resume_state", "every_iterations": "@adaptation#checkpoint_every"},
+        "resume": {"_target_": "monai_denoise.handlers.ResumeCheckpointLoader", "_disabled_": "$not @resume",
+                   "load_path": "@resume_from", "map_location": "@device", "load_dict": "@resume_state"},
+        "save_model": {"_target_": "monai_denoise.handlers.FinalModelSaver", "save_dir": "@ckpt_dir",
+                       "network": "@network", "filename": "model.pt"},
     }
     return {
         **_common(spec),
         **_scans(),
+        "imports": IMPORTS + TRAINING_IMPORTS,
         "output_dir": "$@bundle_root + '/adapted'",
         "log_dir": "$@output_dir + '/logs'",
         "noise_level": "estimate",
         "adaptation": {"iterations": 400, "learning_rate": 0.0003, "alpha": 0.5, "patch_size": 64,
-                       "patches_per_volume": 8, "volumes_per_batch": 1},
+                       "patches_per_volume": 8, "volumes_per_batch": 1, "checkpoint_every": 50},
         "seed": 0,
+        "resume": False,
+        "resume_from": "$@ckpt_dir + '/checkpoint_last.pt'",
+        "resume_state": {"model": "@network", "optimizer": "@optimizer", "lr_scheduler": "@lr_scheduler"},
         "loss": {"_target_": "torch.nn.MSELoss"},
         "optimizer": {"_target_": "torch.optim.Adam", "params": "$@network.parameters()", "lr": "@adaptation#learning_rate"},
         "lr_scheduler": {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR", "optimizer": "@optimizer",
@@ -342,7 +359,7 @@ def adapt_config(spec: BundleSpec) -> dict:
                         "train_handlers": list(handlers.values()), "optim_set_to_none": True},
         },
         "initialize": ["$monai.utils.set_determinism(seed=@seed)"],
-        "run": ["$@adapt#trainer.run()"],
+        "run": ["$monai_denoise.runs.check_planned_run(@adapt#trainer, @dataset_dir)", "$@adapt#trainer.run()"],
     }
 
 
@@ -355,7 +372,7 @@ def multi_gpu_config() -> dict:
     other ranks before it is built.
     """
     return {
-        "imports": IMPORTS + ["$import numpy", "$import monai_denoise.distributed"],
+        "imports": IMPORTS + TRAINING_IMPORTS + ["$import monai_denoise.distributed"],
         "device": "$monai_denoise.distributed.local_device()",
         "rank_zero": "$torch.distributed.get_rank() == 0",
         "network": {"_target_": "torch.nn.parallel.DistributedDataParallel",
@@ -367,7 +384,7 @@ def multi_gpu_config() -> dict:
         "train#dataloader#shuffle": False,
         "initialize": ["$monai_denoise.distributed.init_distributed()",
                        "$monai.utils.set_determinism(seed=@seed + torch.distributed.get_rank())"],
-        "run": ["$@train#trainer.run()"],
+        "run": [CHECK_TRAINING, "$@train#trainer.run()"],
         "finalize": ["$torch.distributed.is_initialized() and torch.distributed.destroy_process_group()"],
     }
 

@@ -1,8 +1,8 @@
-from .completed import CompletedCheckpointSaver
 from .metrics_table import MetricsTableWriter
-from .progress import LossProgressBar
-from .resumable import ResumableCheckpointSaver, ResumeCheckpointLoader
+from .progress import LossProgressBar, debug_only
+from .resumable import ResumeCheckpointLoader, TrainingCheckpoint, checkpoint_progress
 from .snapshots import EpochSnapshots
+from .weights import BestModelSaver, FinalModelSaver
 
-__all__ = ["CompletedCheckpointSaver", "EpochSnapshots", "LossProgressBar", "MetricsTableWriter", "ResumableCheckpointSaver",
-           "ResumeCheckpointLoader"]
+__all__ = ["BestModelSaver", "EpochSnapshots", "FinalModelSaver", "LossProgressBar", "MetricsTableWriter",
+           "ResumeCheckpointLoader", "TrainingCheckpoint", "checkpoint_progress", "debug_only"]

@@ -1,26 +1,104 @@
-"""Checkpoint handlers that include the engine they are attached to, so training can resume mid-schedule.
+"""Training that survives being killed: a resume checkpoint after every epoch, and the loader that resumes it.
 
-A bundle config cannot reference ``train#trainer`` from inside the trainer's own handler list (a
-circular reference), so these handlers add the engine under ``"trainer"`` when they are attached.
+A bundle config cannot reference ``train#trainer`` from inside the trainer's own handler list (a circular
+reference), so both handlers add the engine under ``"trainer"`` when they are attached.
 """
 
 from __future__ import annotations
 
-from ignite.engine import Engine
-from monai.handlers import CheckpointLoader, CheckpointSaver
+import logging
+import os
+from pathlib import Path
+
+import torch
+from ignite.engine import Engine, Events
+from monai.handlers import CheckpointLoader
+
+from ..errors import DataError
+from .weights import save_atomically, unwrap
+
+logger = logging.getLogger(__name__)
 
 
-class ResumableCheckpointSaver(CheckpointSaver):
-    """MONAI ``CheckpointSaver`` whose checkpoints also hold the trainer state (epoch, iteration)."""
+class TrainingCheckpoint:
+    """Write everything a run needs to resume to ``save_dir/filename``, atomically, after every epoch.
+
+    The file holds ``{name: obj.state_dict()}`` for ``save_dict`` (model, optimiser, scheduler and the
+    best-model saver's record) and ``"trainer"``: the engine's iteration, epoch length and planned epochs. It
+    is written through a temporary file, fsync and rename, so a run killed at any moment (SIGKILL, out of
+    memory, power cut) leaves the last completed epoch resumable with :class:`ResumeCheckpointLoader`.
+
+    Attach it after the handlers that change state at the end of an epoch (learning-rate schedule,
+    validation with its best-model saver), so the checkpoint holds their result.
+
+    Args:
+        save_dir: folder of the checkpoint, created if needed.
+        save_dict: objects with ``state_dict()``; a DDP-wrapped model is saved unwrapped.
+        filename: default ``"checkpoint_last.pt"``.
+        every_iterations: write every this many iterations instead of every epoch (a run of one long epoch,
+            such as adaptation). Default None: every epoch.
+    """
+
+    def __init__(self, save_dir: str | os.PathLike, save_dict: dict, filename: str = "checkpoint_last.pt",
+                 every_iterations: int | None = None) -> None:
+        if every_iterations is not None and every_iterations < 1:
+            raise ValueError(f"every_iterations must be >= 1 or None, got {every_iterations}")
+        self.path = Path(save_dir) / filename
+        self.save_dict = dict(save_dict)
+        self.every_iterations = every_iterations
 
     def attach(self, engine: Engine) -> None:
-        self.save_dict["trainer"] = engine
-        super().attach(engine)
+        event = (Events.EPOCH_COMPLETED if self.every_iterations is None
+                 else Events.ITERATION_COMPLETED(every=self.every_iterations))
+        engine.add_event_handler(event, self)
+
+    def __call__(self, engine: Engine) -> None:
+        content = {name: unwrap(obj).state_dict() for name, obj in self.save_dict.items()}
+        content["trainer"] = engine.state_dict()
+        save_atomically(content, self.path)
+        logger.debug(f"iteration {engine.state.iteration}: wrote {self.path}")
 
 
 class ResumeCheckpointLoader(CheckpointLoader):
-    """MONAI ``CheckpointLoader`` that also restores the trainer state saved by :class:`ResumableCheckpointSaver`."""
+    """MONAI ``CheckpointLoader`` that also restores the trainer state written by :class:`TrainingCheckpoint`.
+
+    The trainer continues from the checkpoint's iteration to the planned epoch count of the config that
+    resumes it. A missing or unreadable checkpoint is a DataError naming the file, raised before anything runs.
+    """
+
+    def __init__(self, load_path: str | os.PathLike, load_dict: dict, **kwargs) -> None:
+        if not Path(load_path).is_file():
+            raise DataError(f"{load_path}: no checkpoint to resume from (a run writes it after its first epoch); "
+                            "start without --resume true, or pass --resume_from CHECKPOINT")
+        super().__init__(load_path=str(load_path), load_dict=load_dict, **kwargs)
 
     def attach(self, engine: Engine) -> None:
         self.load_dict["trainer"] = engine
         super().attach(engine)
+
+    def __call__(self, engine: Engine) -> None:
+        try:
+            super().__call__(engine)
+        except (RuntimeError, EOFError, KeyError, ValueError, OSError) as err:
+            cause = " ".join(str(err).split()).split(". ")[0]
+            raise DataError(f"{self.load_path}: cannot resume from this checkpoint ({type(err).__name__}: {cause}); "
+                            "start without --resume true") from err
+        logger.info(f"resumed from {self.load_path} at epoch {engine.state.epoch}, iteration "
+                    f"{engine.state.iteration}, to epoch {engine.state.max_epochs}")
+
+
+def checkpoint_progress(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(iterations done, iterations planned) recorded in a :class:`TrainingCheckpoint` file; None if there is none.
+
+    Raises:
+        DataError: the file exists but cannot be read as a checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        trainer = torch.load(path, map_location="cpu", weights_only=True)["trainer"]
+        return int(trainer["iteration"]), int(trainer["epoch_length"]) * int(trainer["max_epochs"])
+    except Exception as err:
+        raise DataError(f"{path}: not a readable training checkpoint ({type(err).__name__}: {err}); delete it to "
+                        "train from the start") from err

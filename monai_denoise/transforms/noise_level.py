@@ -35,22 +35,36 @@ def _haar(img: torch.Tensor, axis: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def estimate_noise_sigma(img: torch.Tensor | np.ndarray, min_snr: float = 3.0, iterations: int = 3) -> float:
-    """Noise standard deviation of ``img`` from the finest Haar wavelet details (Donoho's MAD estimator).
+    """Noise standard deviation of ``img`` from the finest in-plane Haar wavelet details (Donoho's MAD estimator).
 
-    The detail coefficient of every 2x2 (2D) or 2x2x2 (3D) block is a difference of neighbours, in
+    The diagonal (HH) detail coefficient of every 2x2 block of a slice is a difference of neighbours, in
     which smooth anatomy cancels and white noise of standard deviation sigma keeps sigma; their median
-    absolute value / 0.6745 estimates sigma. In the dark background of a magnitude (Rician) image the
-    noise is Rayleigh distributed and narrower, which would bias that estimate low, so it is refined
-    ``iterations`` times over the blocks whose mean is at least ``min_snr`` times the current estimate,
-    where Rician noise is close to Gaussian. Noise of any kind already in the image counts too.
-    ``skimage.restoration.estimate_sigma`` is the same estimator over every block (``iterations=0`` here,
-    which put Rician sigma 0.05 and 0.10 a fifth to a quarter low on the EPI sample); dipy's ``piesno``
-    estimates from background voxels only, which tightly cropped scans lack.
+    absolute value / 0.6745 estimates sigma. A volume's details are taken in each slice (along the last
+    axis, the slice axis of the bundles: Z of RAS) and pooled over all slices before the median. In the dark
+    background of a magnitude (Rician) image the noise is Rayleigh distributed and narrower, which would
+    bias that estimate low, so it is refined ``iterations`` times over the blocks whose mean is at least
+    ``min_snr`` times the current estimate, where Rician noise is close to Gaussian. Noise of any kind
+    already in the image counts too. ``skimage.restoration.estimate_sigma`` is the same estimator over every
+    block (``iterations=0`` here, which put Rician sigma 0.05 and 0.10 about a fifth low on the EPI
+    sample); dipy's ``piesno`` estimates from background voxels only, which tightly cropped scans lack.
+
+    Why in-plane: the noise of a slice is independent between its voxels, but resampled scans often repeat
+    slices (nearest neighbour) or interpolate between them, which correlates it across slices. A 2x2x2
+    detail, a difference between neighbouring slices, then cancels the noise: 0 for repeated slices, about
+    half sigma with every other slice the mean of its neighbours, a third with two of three interpolated.
+    Interpolated slices are less noisy themselves (sigma / sqrt(2) midway); pooling weighs every slice
+    alike and reads about the volume's root-mean-square noise: on a smooth phantom with 96x96 slices
+    0.78-0.82 sigma with every other or two of three slices interpolated (RMS 0.87 and 0.84 sigma),
+    0.98-1.01 with ordinary or repeated slices. The noise-map bundle denoised such EPI volumes (sigma 0.05)
+    best given 0.8-0.9 times the added sigma, not more. Summaries of per-slice estimates did worse: their
+    median flips between the two kinds of slice with their counts (0.65-1.08 sigma); their upper quartile,
+    the original slices' sigma, reads ordinary volumes 1-7 % high and cost the bundle 0.8-1.0 dB on the
+    interpolated EPI against pooling.
 
     Args:
-        img: one image or volume, every dimension spatial: ``(H, W)`` or ``(H, W, D)``; sides of 1 voxel
-            are dropped (a one-slice volume is an image), the others need at least 2 voxels. Any intensity
-            scale; the estimate is on that scale.
+        img: one image ``(H, W)`` or volume ``(H, W, D)`` of ``D`` slices ``(H, W)``; sides of 1 voxel are
+            dropped (a one-slice volume is its image), ``H`` and ``W`` need at least 2 voxels. Any
+            intensity scale; the estimate is on that scale.
         min_snr: block mean / sigma above which a block counts in the refinements, > 0. Default 3.0.
         iterations: refinements; 0 keeps the estimate over every block. Default 3.
 
@@ -58,16 +72,14 @@ def estimate_noise_sigma(img: torch.Tensor | np.ndarray, min_snr: float = 3.0, i
         sigma >= 0 (0 for a constant image).
     """
     img = convert_to_tensor(img, track_meta=False, dtype=torch.float64).squeeze()
-    if img.ndim < 1 or min(img.shape) < 2:
-        raise ValueError(f"noise estimation needs an image with every side >= 2 voxels, got shape {tuple(img.shape)}")
+    if img.ndim not in (2, 3) or min(img.shape) < 2:
+        raise ValueError(f"noise estimation needs an image (H, W) or a volume (H, W, D) with every side >= 2 voxels "
+                         f"once sides of 1 are dropped, got shape {tuple(img.shape)}")
     if not min_snr > 0 or iterations < 0:
         raise ValueError(f"min_snr must be > 0 and iterations >= 0, got {min_snr} and {iterations}")
-    approximation = detail = img
-    for axis in range(img.ndim):
-        approximation, _ = _haar(approximation, axis)
-        _, detail = _haar(detail, axis)
-    block_mean = approximation.flatten() / math.sqrt(2.0) ** img.ndim
-    detail = detail.flatten().abs()
+    rows, row_detail = _haar(img, 0)
+    block_mean = _haar(rows, 1)[0].flatten() / 2.0  # the orthonormal 2x2 approximation is twice the mean
+    detail = _haar(row_detail, 1)[1].flatten().abs()  # HH of every slice, pooled
     sigma = float(detail.median()) / MAD_TO_SIGMA
     for _ in range(iterations):
         bright = detail[block_mean > min_snr * sigma]
