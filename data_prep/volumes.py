@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import locale
+import math
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -196,7 +198,8 @@ def check_nifti_header(path: Path) -> tuple[int, ...]:
     """Check that ``path`` is a readable 3D or 4D NIfTI file; return its shape.
 
     Raises:
-        DataError: missing, empty, not NIfTI, or with a number of dimensions other than 3 or 4.
+        DataError: missing, empty, not NIfTI, with a number of dimensions other than 3 or 4, or with more voxels
+            than the available memory holds (checked from the header, before any data is read).
     """
     _check_file(path)
     try:
@@ -208,7 +211,27 @@ def check_nifti_header(path: Path) -> tuple[int, ...]:
     shape = tuple(int(s) for s in image.shape)
     if len(shape) not in (3, 4):
         raise DataError(f"{path}: expected a 3D volume or a 4D series, got {len(shape)}D data of shape {shape}")
+    needed, available = math.prod(shape) * FLOAT32_BYTES, available_memory()
+    if needed > available:
+        raise DataError(f"{path}: the header claims {math.prod(shape)} voxels {shape}, {needed / 2**30:.1f} GiB as "
+                        f"float32, more than the {available / 2**30:.1f} GiB of memory available; the header may be "
+                        "damaged, or crop or split the scan")
     return shape
+
+
+FLOAT32_BYTES = 4
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (``MemAvailable`` of ``/proc/meminfo``, else physical memory)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def load_picture(path: Path) -> MetaTensor:

@@ -19,6 +19,7 @@ from data_prep.volumes import isolated_gdcm
 
 from .atomic import atomic_path
 from .errors import DataError
+from .transforms.intensity import check_finite
 
 logger = logging.getLogger(__name__)
 
@@ -56,21 +57,48 @@ class ScanReader(ImageReader):
     def verify_suffix(self, filename: Sequence[PathLike] | PathLike) -> bool:
         return self._reader(filename) is self.dicom or self.nifti.verify_suffix(filename)
 
-    def read(self, data: Sequence[PathLike] | PathLike, **kwargs: Any) -> tuple[ImageReader, Any]:
-        """The reader chosen for ``data`` and what it read."""
-        reader = self._reader(data)
-        if reader is self.nifti:
-            return reader, reader.read(data, **kwargs)
-        with isolated_gdcm():
-            return reader, reader.read(data, **kwargs)
+    def read(self, data: Sequence[PathLike] | PathLike, **kwargs: Any) -> tuple[ImageReader, Any, str, Exception | None]:
+        """The reader chosen for ``data``, what it read, the path, and the error reading raised, if any.
 
-    def get_data(self, img: tuple[ImageReader, Any]) -> tuple[np.ndarray, dict]:
+        The error is raised by :meth:`get_data`: MONAI's ``LoadImage`` tries its other readers after a failed
+        ``read`` and reports only that none fits, losing the cause; an error from ``get_data`` reaches the user.
+        """
+        reader, path = self._reader(data), str(ensure_tuple(data)[0])
+        try:
+            if reader is self.nifti:
+                return reader, reader.read(data, **kwargs), path, None
+            with isolated_gdcm():
+                return reader, reader.read(data, **kwargs), path, None
+        except Exception as err:  # nibabel and ITK raise many types for damaged or vanished files
+            return reader, None, path, err
+
+    def get_data(self, img: tuple[ImageReader, Any, str, Exception | None]) -> tuple[np.ndarray, dict]:
         """The array and meta data of ``reader``, plus the source's data type and value range in the meta data
-        (:data:`SOURCE_DTYPE`, :data:`SOURCE_MIN`, :data:`SOURCE_MAX`), for :class:`SaveNiftiLiked`."""
-        reader, image = img
-        array, meta = reader.get_data(image)
+        (:data:`SOURCE_DTYPE`, :data:`SOURCE_MIN`, :data:`SOURCE_MAX`), for :class:`SaveNiftiLiked`.
+
+        Raises:
+            DataError: the scan could not be read (damaged, truncated, or gone since the run started), or holds
+                NaN or Inf values.
+        """
+        reader, image, path, error = img
+        if error is not None:
+            raise read_error(path, error) from error
+        try:
+            array, meta = reader.get_data(image)
+        except Exception as err:
+            raise read_error(path, err) from err
+        check_finite(array, path)
         meta.update(_source_stats(reader, image, array))
         return array, meta
+
+
+def read_error(path: str, error: Exception) -> DataError:
+    """The DataError for a scan that cannot be read: gone since the run started, or damaged."""
+    if isinstance(error, FileNotFoundError) or not Path(path).exists():
+        return DataError(f"{path}: the file is gone (it was listed when the run started; was it moved or deleted?); "
+                         "put it back or run again without it")
+    return DataError(f"{path}: cannot read the image data, the file may be damaged or truncated "
+                     f"({type(error).__name__}: {' '.join(str(error).split())[:200]}); replace or remove it")
 
 
 class SaveNiftiLiked(MapTransform):

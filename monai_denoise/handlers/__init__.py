@@ -1,8 +1,9 @@
+from .loaders import ResumeCheckpointLoader, WeightsLoader
 from .metrics_table import MetricsTableWriter
 from .progress import LossProgressBar, debug_only
-from .resumable import ResumeCheckpointLoader, TrainingCheckpoint, checkpoint_progress
+from .resumable import TrainingCheckpoint, checkpoint_progress
 from .snapshots import EpochSnapshots
 from .weights import BestModelSaver, FinalModelSaver
 
 __all__ = ["BestModelSaver", "EpochSnapshots", "FinalModelSaver", "LossProgressBar", "MetricsTableWriter",
-           "ResumeCheckpointLoader", "TrainingCheckpoint", "checkpoint_progress", "debug_only"]
+           "ResumeCheckpointLoader", "TrainingCheckpoint", "WeightsLoader", "checkpoint_progress", "debug_only"]

@@ -1,7 +1,8 @@
-"""Training that survives being killed: a resume checkpoint after every epoch, and the loader that resumes it.
+"""Training that survives being killed: a resume checkpoint after every epoch (resumed by
+:class:`~monai_denoise.handlers.loaders.ResumeCheckpointLoader`).
 
 A bundle config cannot reference ``train#trainer`` from inside the trainer's own handler list (a circular
-reference), so both handlers add the engine under ``"trainer"`` when they are attached.
+reference), so the handler adds the engine's state under ``"trainer"`` itself.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import torch
 from ignite.engine import Engine, Events
-from monai.handlers import CheckpointLoader
 
 from ..errors import DataError
 from .weights import save_atomically, unwrap
@@ -57,34 +57,6 @@ class TrainingCheckpoint:
         content["trainer"] = engine.state_dict()
         save_atomically(content, self.path)
         logger.debug(f"iteration {engine.state.iteration}: wrote {self.path}")
-
-
-class ResumeCheckpointLoader(CheckpointLoader):
-    """MONAI ``CheckpointLoader`` that also restores the trainer state written by :class:`TrainingCheckpoint`.
-
-    The trainer continues from the checkpoint's iteration to the planned epoch count of the config that
-    resumes it. A missing or unreadable checkpoint is a DataError naming the file, raised before anything runs.
-    """
-
-    def __init__(self, load_path: str | os.PathLike, load_dict: dict, **kwargs) -> None:
-        if not Path(load_path).is_file():
-            raise DataError(f"{load_path}: no checkpoint to resume from (a run writes it after its first epoch); "
-                            "start without --resume true, or pass --resume_from CHECKPOINT")
-        super().__init__(load_path=str(load_path), load_dict=load_dict, **kwargs)
-
-    def attach(self, engine: Engine) -> None:
-        self.load_dict["trainer"] = engine
-        super().attach(engine)
-
-    def __call__(self, engine: Engine) -> None:
-        try:
-            super().__call__(engine)
-        except (RuntimeError, EOFError, KeyError, ValueError, OSError) as err:
-            cause = " ".join(str(err).split()).split(". ")[0]
-            raise DataError(f"{self.load_path}: cannot resume from this checkpoint ({type(err).__name__}: {cause}); "
-                            "start without --resume true") from err
-        logger.info(f"resumed from {self.load_path} at epoch {engine.state.epoch}, iteration "
-                    f"{engine.state.iteration}, to epoch {engine.state.max_epochs}")
 
 
 def checkpoint_progress(path: str | os.PathLike) -> tuple[int, int] | None:

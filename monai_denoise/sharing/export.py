@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import torch
-from monai.bundle import ConfigParser, ckpt_export
+from monai.bundle import ckpt_export
 
 from ..atomic import atomic_path
 from ..errors import DataError
-from .package import INFERENCE, METADATA, WEIGHTS, load_weights
+from .package import INFERENCE, METADATA, WEIGHTS, network_with_weights
 
 CHECK_SIZE = (64, 64)
 """Size of the seeded test slice: 64x64 fits every project bundle (H and W multiples of 8; the VAE's roi_size)."""
@@ -39,18 +39,13 @@ def export_bundle(bundle_dir: Path, output: Path | None = None) -> Path:
     """
     bundle_dir = Path(bundle_dir)
     config_file, meta_file, weights = bundle_dir / INFERENCE, bundle_dir / METADATA, bundle_dir / WEIGHTS
-    for path in (config_file, meta_file, weights):
+    for path in (config_file, meta_file):
         if not path.is_file():
             raise DataError(f"{path}: not found")
+    if not weights.is_file():
+        raise DataError(f"{weights}: weights not found; train the bundle first, or copy the weights there")
     output = Path(output) if output is not None else bundle_dir / "models" / "model.ts"
-    parser = ConfigParser()
-    parser.read_config(str(config_file))
-    parser["bundle_root"] = str(bundle_dir)
-    network = parser.get_parsed_content("network_def")
-    try:
-        network.load_state_dict(load_weights(weights))
-    except RuntimeError as err:
-        raise DataError(f"{weights}: does not fit network_def of {config_file}: {err}") from err
+    network = network_with_weights(bundle_dir, weights)
     channels = json.loads(meta_file.read_text())["network_data_format"]["inputs"]["image"]["num_channels"]
     test_slice = torch.rand((1, channels, *CHECK_SIZE), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():

@@ -22,6 +22,7 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 
 import torch
+from monai.bundle import ConfigParser
 
 from ..atomic import atomic_path
 from ..errors import DataError
@@ -81,6 +82,29 @@ def read_json(path: Path) -> object:
         return json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: not valid JSON: {err}") from err
+
+
+def network_with_weights(bundle_dir: Path, weights: Path) -> torch.nn.Module:
+    """``network_def`` of the bundle's ``configs/inference.json`` with ``weights`` loaded (see :func:`load_weights`).
+
+    Raises:
+        DataError: a missing config, weights that cannot be loaded, or weights of another network.
+    """
+    config_file = Path(bundle_dir) / INFERENCE
+    if not config_file.is_file():
+        raise DataError(f"{config_file}: not found")
+    state = load_weights(weights)
+    parser = ConfigParser()
+    parser.read_config(str(config_file))
+    parser["bundle_root"] = str(bundle_dir)
+    network = parser.get_parsed_content("network_def")
+    try:
+        network.load_state_dict(state)
+    except RuntimeError as err:
+        first = " ".join(str(err).split())[:200]
+        raise DataError(f"{weights}: does not fit network_def of {config_file} ({first}); these are another "
+                        "network's weights") from err
+    return network
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -179,7 +203,7 @@ def package_bundle(bundle_dir: Path, output_zip: Path, weights: Path | None = No
     weights = Path(weights) if weights is not None else bundle_dir / WEIGHTS
     if not weights.is_file():
         raise DataError(f"{weights}: no weights to package; train the bundle or pass the weights file")
-    load_weights(weights)
+    network_with_weights(bundle_dir, weights)
     files = bundle_files(bundle_dir)
     if "LICENSE" not in files:
         raise DataError(f"{bundle_dir / 'LICENSE'}: not found; a bundle must carry its license")

@@ -12,14 +12,16 @@ from monai.transforms import InvertibleTransform, MapTransform, Transform
 from monai.transforms.utils_pytorch_numpy_unification import percentile
 from monai.utils import convert_to_tensor
 
+from ..errors import DataError
+
 __all__ = ["PercentileNormalize", "PercentileNormalized", "check_finite"]
 
 
 def check_finite(img: torch.Tensor | np.ndarray, name: str = "image") -> None:
-    """Raise ``ValueError`` naming ``name`` when ``img`` holds NaN or Inf values."""
+    """Raise a DataError (a ``ValueError``) naming ``name`` when ``img`` holds NaN or Inf values."""
     bad = ~torch.isfinite(convert_to_tensor(img))
     if bool(bad.any()):
-        raise ValueError(f"{name}: contains {int(bad.sum())} NaN or Inf voxel(s)")
+        raise DataError(f"{name}: contains {int(bad.sum())} NaN or Inf voxel(s); repair or remove the file")
 
 
 class PercentileNormalize(InvertibleTransform, Transform):
@@ -50,7 +52,7 @@ class PercentileNormalize(InvertibleTransform, Transform):
         check_finite(img, name)
         low, high = (float(v) for v in percentile(img.flatten(), [self.lower, self.upper]))
         if not high > low:
-            raise ValueError(
+            raise DataError(
                 f"{name}: cannot normalise, the {self.lower} and {self.upper} percentiles are equal ({low}); "
                 "the image is constant or almost empty"
             )

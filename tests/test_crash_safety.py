@@ -1,0 +1,100 @@
+"""A run killed at any moment loses at most its current epoch: SIGKILL mid-epoch, then ``--resume true``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO, TINY, UNET_BUNDLE, bundle_run_args, phantom, write_nifti
+from ignite.engine import Events
+from test_bundle import workflow
+
+from monai_denoise.handlers import checkpoint_progress
+
+EPOCHS = 6
+
+
+def wait_for_epochs(process: subprocess.Popen, checkpoint: Path, epochs: int, timeout: float = 240) -> tuple[int, int]:
+    """Poll ``checkpoint`` until it records ``epochs`` completed epochs; (iterations done, planned)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "training ended before it could be killed"
+        progress = checkpoint_progress(checkpoint)
+        if progress is not None and progress[0] >= epochs * progress[1] // EPOCHS:
+            return progress
+        time.sleep(0.02)
+    raise AssertionError(f"no checkpoint of {epochs} epochs within {timeout} s")
+
+
+def test_training_killed_mid_epoch_resumes_to_the_planned_iterations(tiny_dataset, tmp_path):
+    output = tmp_path / "run"
+    checkpoint, best = output / "models" / "checkpoint_last.pt", output / "models" / "model.pt"
+    args = bundle_run_args([UNET_BUNDLE / "configs" / "train.json"], tiny_dataset, output, epochs=EPOCHS)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with open(tmp_path / "first.log", "w") as log:
+        process = subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            done, planned = wait_for_epochs(process, checkpoint, 2)
+            os.kill(process.pid, signal.SIGKILL)
+        finally:
+            process.kill()
+            process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert done < planned, "the run must be killed before it ends"
+    killed = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    assert set(killed) == {"model", "optimizer", "lr_scheduler", "best_model", "trainer"}
+    assert killed["best_model"]["best_metric"] > 0 and best.is_file()
+    torch.load(best, map_location="cpu", weights_only=True)
+
+    result = subprocess.run([sys.executable, *args, "--resume", "true"], capture_output=True, text=True, env=env,
+                            timeout=600)
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    log = result.stdout + result.stderr
+    resumed_epoch = killed["trainer"]["iteration"] // killed["trainer"]["epoch_length"]
+    assert f"resumed from {checkpoint} at epoch {resumed_epoch}" in log
+    assert f"Epoch[{resumed_epoch}] Complete" not in log, "completed epochs are not trained again"
+    assert checkpoint_progress(checkpoint) == (planned, planned), "same total iterations as an unbroken run"
+    final = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    assert final["best_model"]["best_metric"] >= killed["best_model"]["best_metric"]
+    assert final["lr_scheduler"]["last_epoch"] == EPOCHS
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL inside the process: nothing in the engines catches it."""
+
+
+@pytest.fixture
+def scans(tmp_path) -> Path:
+    folder = tmp_path / "scans"
+    write_nifti(folder / "scan.nii.gz", phantom((40, 36, 6), seed=0))
+    return folder
+
+
+def test_adaptation_killed_part_way_resumes_and_only_then_writes_its_weights(scans, tmp_path):
+    options = {"dataset_dir": str(scans), "output_dir": str(tmp_path / "out"), "adaptation#iterations": 6,
+               "adaptation#checkpoint_every": 2, "adaptation#patch_size": 32, "adaptation#patches_per_volume": 2}
+    checkpoint, weights = tmp_path / "out" / "models" / "checkpoint_last.pt", tmp_path / "out" / "models" / "model.pt"
+
+    def kill_at_iteration_5(engine) -> None:
+        raise Killed
+
+    first = workflow(UNET_BUNDLE, ["adapt"], "train", **options)
+    first.parser.get_parsed_content("adapt#trainer").add_event_handler(Events.ITERATION_COMPLETED(once=5),
+                                                                       kill_at_iteration_5)
+    with pytest.raises(Killed):
+        first.run()
+    assert checkpoint_progress(checkpoint) == (4, 6), "the last checkpoint before the kill, 2 iterations apart"
+    assert not weights.exists(), "an unfinished adaptation writes no weights"
+
+    resumed = workflow(UNET_BUNDLE, ["adapt"], "train", resume=True, **options)
+    resumed.run()
+
+    assert resumed.parser.get_parsed_content("adapt#trainer").state.iteration == 6
+    assert checkpoint_progress(checkpoint) == (6, 6) and weights.is_file()
