@@ -100,6 +100,17 @@ def empty_folder(folder: Path) -> Path:
     return path
 
 
+def huge_header(folder: Path) -> Path:
+    path = write_volume(folder / "z_huge.nii", random_volume())
+    header = bytearray(path.read_bytes())
+    header[40:56] = np.array([3, 30000, 30000, 30000, 1, 1, 1, 1], dtype=np.int16).tobytes()  # NIfTI-1 dim[]
+    path.write_bytes(bytes(header))
+    return path
+
+
+HUGE = r"the header claims 27000000000000 voxels .* more than the .* GiB of memory available"
+
+
 def volume_case(name: str, array: np.ndarray):
     def make(folder: Path) -> Path:
         return write_volume(folder / name, array)
@@ -122,6 +133,7 @@ BAD_INPUTS = [
                  id="2d"),
     pytest.param(volume_case("z_5d.nii.gz", random_volume(shape=(8, 8, 4, 2, 2))),
                  re.escape("expected a 3D volume or a 4D series, got 5D data of shape (8, 8, 4, 2, 2)"), id="5d"),
+    pytest.param(huge_header, HUGE, id="huge-header"),
     pytest.param(empty_folder, "folder holds no .nii or .nii.gz or .png or .jpg or .jpeg or .tif or .tiff file",
                  id="empty-folder"),
     pytest.param(picture_case("z_cut.png", [PICTURE], cut=True), re.escape("not a readable picture (OSError"),

@@ -321,3 +321,13 @@ def test_save_nifti_liked_rounds_clips_and_falls_back_to_reading_the_source(tmp_
     np.testing.assert_allclose(out.get_fdata(), [[[1.0, 6.2], [11.4, 16.0]]], rtol=1e-6)
     with pytest.raises(ValueError, match="output_dtype: 'complex64'"):
         SaveNiftiLiked("pred", tmp_path, output_dtype="complex64")
+
+
+def test_a_training_set_smaller_than_one_batch_trains_in_one_smaller_batch(tiny_dataset, tmp_path):
+    output = tmp_path / "out"
+    run = workflow(UNET_BUNDLE, ["train"], "train", dataset_dir=str(tiny_dataset), output_dir=str(output), epochs=1,
+                   **{**TINY, "batch_size": 1000})
+    run.run()
+
+    assert not run.trainer.data_loader.drop_last and run.trainer.state.epoch_length == 1
+    assert (output / "models" / "model.pt").is_file()

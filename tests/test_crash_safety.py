@@ -16,6 +16,7 @@ from ignite.engine import Events
 from test_bundle import workflow
 
 from monai_denoise.handlers import checkpoint_progress
+from monai_denoise.workflows import train_bundle
 
 EPOCHS = 6
 
@@ -98,3 +99,26 @@ def test_adaptation_killed_part_way_resumes_and_only_then_writes_its_weights(sca
 
     assert resumed.parser.get_parsed_content("adapt#trainer").state.iteration == 6
     assert checkpoint_progress(checkpoint) == (6, 6) and weights.is_file()
+
+
+def test_commands_that_train_continue_an_interrupted_run_and_reuse_a_finished_one(tiny_dataset, tmp_path, capsys):
+    """compare, studies and sweeps train through ``train_bundle``: run again, they pick up where they stopped."""
+    output = tmp_path / "run"
+    first = train_bundle("mri_denoising_dncnn", output, dataset_dir=str(tiny_dataset), epochs=1, **TINY)
+    per_epoch = first.trainer.state.epoch_length
+    assert "resuming the run" not in capsys.readouterr().out
+
+    longer = train_bundle("mri_denoising_dncnn", output, dataset_dir=str(tiny_dataset), epochs=2, **TINY)
+
+    assert f"resuming the run in {output} at iteration {per_epoch} of {per_epoch}" in capsys.readouterr().out
+    assert longer.trainer.state.iteration == 2 * per_epoch
+    assert checkpoint_progress(output / "models" / "checkpoint_last.pt") == (2 * per_epoch, 2 * per_epoch)
+    weights = (output / "models" / "model.pt").read_bytes()
+
+    again = train_bundle("mri_denoising_dncnn", output, dataset_dir=str(tiny_dataset), epochs=2, **TINY)
+
+    assert again.trainer.state.iteration == 2 * per_epoch and again.evaluator.state.best_metric_epoch >= 1
+    assert (output / "models" / "model.pt").read_bytes() == weights, "a finished run is reused as it is"
+    restarted = train_bundle("mri_denoising_dncnn", output, restart=True, dataset_dir=str(tiny_dataset), epochs=1,
+                             **TINY)
+    assert restarted.trainer.state.iteration == per_epoch

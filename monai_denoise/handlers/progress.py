@@ -14,8 +14,9 @@ logger = logging.getLogger(__name__)
 
 def debug_only(engine: Engine, event: int) -> bool:
     """Event filter for per-iteration log lines (MONAI ``StatsHandler(iteration_log=...)``): on only where the
-    logging configuration enables DEBUG (e.g. ``level=DEBUG`` in the bundle's ``logging.conf``)."""
-    return logging.getLogger("monai.handlers.StatsHandler").isEnabledFor(logging.DEBUG)
+    logging configuration enables DEBUG (e.g. ``level=DEBUG`` for the root logger in the bundle's
+    ``logging.conf``). MONAI pins its StatsHandler's own logger at INFO, so this module's logger is asked."""
+    return logger.isEnabledFor(logging.DEBUG)
 
 
 class LossProgressBar:
