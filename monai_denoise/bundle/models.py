@@ -59,6 +59,13 @@ SCANS_LINE = ("inference.json and adapt.json also read DICOM series (a folder ea
               "that fails keeps the weights an earlier run wrote there; both drop the unused noise section")
 """The changelog line of the release that added DICOM input and made a failed adaptation keep the previous weights."""
 
+HARDENED_LINE = ("crash-safe training: train.json writes checkpoint_last.pt after every epoch and adapt.json every "
+                 "checkpoint_every iterations, atomically, with the best-model record, and --resume true continues a "
+                 "killed run; runs that would train nothing or never validate are refused; a training set smaller "
+                 "than one batch trains; missing or damaged weights, checkpoints and scans stop with one line naming "
+                 "the file; inference writes the input's data type and value range (output_dtype)")
+"""The changelog line of the release that made training crash-safe and every bad input one line."""
+
 R2R_PAPER = ("Pang T. et al., Recorrupted-to-Recorrupted: Unsupervised Deep Learning for Image Denoising, CVPR 2021")
 
 DNCNN_PAPER = ("Zhang K. et al., Beyond a Gaussian Denoiser: Residual Learning of Deep CNN for Image Denoising, "
@@ -140,8 +147,8 @@ UNET = BundleSpec(
             "norm": "BATCH",
         },
     },
-    version="0.4.1",
-    changelog={"0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: residual U-Net, Gaussian sigma 0.05 on normalised MRI slices"},
+    version="0.4.2",
+    changelog={"0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: residual U-Net, Gaussian sigma 0.05 on normalised MRI slices"},
     references=("Ronneberger O. et al., U-Net: Convolutional Networks for Biomedical Image Segmentation, MICCAI 2015",
                 "Bachlechner T. et al., ReZero is All You Need: Fast Convergence at Large Depth, UAI 2021"),
     model_doc=("`ResidualDenoiser(UNet)`: MONAI's `UNet` (2D, channels 32-64-128-256, strides 2-2-2, one residual "
@@ -178,8 +185,8 @@ UNET_NOISE_MAP = BundleSpec(
         "_target_": "monai_denoise.networks.ResidualDenoiser",
         "backbone": {**UNET.network_def["backbone"], "in_channels": 2},
     },
-    version="0.5.1",
-    changelog={"0.5.1": SCANS_LINE, "0.5.0": ADAPT_LINE,
+    version="0.5.2",
+    changelog={"0.5.2": HARDENED_LINE, "0.5.1": SCANS_LINE, "0.5.0": ADAPT_LINE,
                "0.4.0": "first release: the U-Net bundle's network with a noise level map as second input channel, "
                         "trained on Gaussian and Rician noise of sigma 0.01-0.12; inference estimates sigma from "
                         "the scan unless noise_level is given"},
@@ -223,8 +230,8 @@ CAE = BundleSpec(
     title="The plain convolutional autoencoder of the origin study (Conv 64-128, max-pooling, sigmoid output)",
     network_def={"_target_": "monai_denoise.networks.ConvAutoEncoder", "spatial_dims": 2, "in_channels": 1,
                  "out_channels": 1, "channels": [64, 128]},
-    version="0.4.1",
-    changelog={"0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: the origin study's CAE, exactly, predicting the clean slice"},
+    version="0.4.2",
+    changelog={"0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: the origin study's CAE, exactly, predicting the clean slice"},
     overrides={"learning_rate": 0.001},
     references=("Gondara L., Medical Image Denoising Using Convolutional Denoising Autoencoders, ICDMW 2016",),
     model_doc=("`ConvAutoEncoder`, exactly the origin study's CAE: Conv 64 (3x3, ReLU), max-pool 2, Conv 128, max-pool "
@@ -241,8 +248,8 @@ VAE = BundleSpec(
     network_def={"_target_": "monai_denoise.networks.DenoisingVAE", "spatial_dims": 2,
                  "in_shape": "$[1] + @roi_size", "out_channels": 1, "latent_size": "@latent_size",
                  "channels": [32, 64, 128], "strides": [2, 2, 2], "num_res_units": 1},
-    version="0.4.1",
-    changelog={"0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: denoising VAE on 64x64 windows, posterior mean at inference"},
+    version="0.4.2",
+    changelog={"0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: denoising VAE on 64x64 windows, posterior mean at inference"},
     overrides={
         "memory_format": "$torch.contiguous_format",
         "latent_size": 256,
@@ -278,8 +285,8 @@ RESNET_AE = BundleSpec(
     title="Residual autoencoder: strided encoder, 4 residual blocks (Conv-BN-ReLU-Conv-BN + identity), decoder",
     network_def={"_target_": "monai_denoise.networks.ResNetAutoEncoder", "spatial_dims": 2, "in_channels": 1,
                  "out_channels": 1, "channels": 64, "num_blocks": 4},
-    version="0.4.1",
-    changelog={"0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: the origin study's ResNet autoencoder, 4 residual blocks"},
+    version="0.4.2",
+    changelog={"0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: the origin study's ResNet autoencoder, 4 residual blocks"},
     overrides={"learning_rate": 0.001},
     references=("He K. et al., Deep Residual Learning for Image Recognition, CVPR 2016",),
     model_doc=("`ResNetAutoEncoder`: stem convolution (64 channels), one strided convolution down, 4 residual blocks "
@@ -293,8 +300,8 @@ DNCNN = BundleSpec(
     title="DnCNN-style residual network that predicts the noise and subtracts it (Zhang et al. 2017)",
     network_def={"_target_": "monai_denoise.networks.DnCNN", "spatial_dims": 2, "in_channels": 1,
                  "out_channels": 1, "channels": 48, "depth": 10},
-    version="0.4.1",
-    changelog={"0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: DnCNN, depth 10, width 48, sized for CPU training"},
+    version="0.4.2",
+    changelog={"0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: DnCNN, depth 10, width 48, sized for CPU training"},
     overrides={"learning_rate": 0.001},
     references=(DNCNN_PAPER,),
     model_doc=("`DnCNN` (Zhang et al. 2017): Conv+ReLU, 8 x (Conv+BN+ReLU), Conv, 48 channels at full resolution; "
@@ -311,8 +318,8 @@ DRUNET = BundleSpec(
         "backbone": {"_target_": "monai_denoise.networks.DRUNet", "spatial_dims": 2, "in_channels": 1,
                      "out_channels": 1, "channels": [16, 32, 64, 128], "num_res_blocks": 2},
     },
-    version="0.4.1",
-    changelog={"0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE,
+    version="0.4.2",
+    changelog={"0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE,
                "0.3.1": "weights retrained on the current embedded sample (with the photographs): 340 epochs, "
                         "Gaussian 0.05, +0.92 dB on the held-out EPI at that level",
                "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: DRUNet-style backbone, channels 16-128, 2 residual blocks per scale"},
