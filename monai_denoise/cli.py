@@ -128,8 +128,9 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=30, help="training epochs per bundle (default 30)")
     p.add_argument("--noise-profile", type=Path, help="noise profile merged over every bundle config")
     p.add_argument("--noise-levels", type=float, nargs="+", default=[0.02, 0.05, 0.10])
-    p.add_argument("--retrain", action="store_true", help="train from the first epoch even where OUTPUT holds a run (default: continue it, "
-                        "resuming one that was interrupted)")
+    p.add_argument("--retrain", action="store_true",
+                   help="train from the first epoch even where OUTPUT holds a run (default: continue it, resuming one "
+                        "that was interrupted)")
     p.add_argument("--no-baselines", action="store_true", help="skip the classical baselines")
 
 

@@ -57,7 +57,8 @@ class ScanReader(ImageReader):
     def verify_suffix(self, filename: Sequence[PathLike] | PathLike) -> bool:
         return self._reader(filename) is self.dicom or self.nifti.verify_suffix(filename)
 
-    def read(self, data: Sequence[PathLike] | PathLike, **kwargs: Any) -> tuple[ImageReader, Any, str, Exception | None]:
+    def read(self, data: Sequence[PathLike] | PathLike,
+             **kwargs: Any) -> tuple[ImageReader, Any, str, Exception | None]:
         """The reader chosen for ``data``, what it read, the path, and the error reading raised, if any.
 
         The error is raised by :meth:`get_data`: MONAI's ``LoadImage`` tries its other readers after a failed

@@ -24,7 +24,8 @@ import torch
 from conftest import REPO, TINY, UNET_BUNDLE, bundle_run_args, phantom, write_nifti
 from ignite.engine import Events
 from monai.bundle.scripts import run as bundle_run
-from test_bad_input import HUGE, SHAPE, huge_header, random_volume, with_bad_voxels
+from test_bad_input import (HUGE, SHAPE, huge_header, random_bytes_file, random_volume, truncated_file,
+                            volume_case, with_bad_voxels, zero_byte_file)
 
 from monai_denoise.cli import main
 from monai_denoise.console import data_error
@@ -57,41 +58,19 @@ def nothing_partial(folder: Path) -> None:
 # --- bad scans, for the configs that read a folder of scans (inference.json, adapt.json) ----------------------
 
 
-def volume(name: str, array: np.ndarray):
-    def make(folder: Path) -> Path:
-        return write_nifti(folder / name, np.asarray(array, dtype=np.float32))
-    return make
-
-
-def truncated(folder: Path) -> Path:
-    path = write_nifti(folder / "z_truncated.nii.gz", random_volume(5))
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    return path
-
-
-def zero_byte(folder: Path) -> Path:
-    path = folder / "z_empty.nii.gz"
-    path.touch()
-    return path
-
-
-def random_bytes(folder: Path) -> Path:
-    path = folder / "z_noise.nii.gz"
-    path.write_bytes(np.random.default_rng(0).bytes(4096))
-    return path
-
-
 READ = "cannot read the image data, the file may be (damaged or )?truncated"
 BAD_SCANS = [
-    pytest.param(zero_byte, re.escape("file is empty (0 bytes)"), id="zero-byte"),
-    pytest.param(truncated, READ, id="truncated"),
-    pytest.param(random_bytes, "not a readable NIfTI file", id="corrupt"),
-    pytest.param(volume("z_nan.nii.gz", with_bad_voxels(np.nan)), re.escape("contains 3 NaN or Inf voxel(s)"), id="nan"),
-    pytest.param(volume("z_constant.nii.gz", np.full(SHAPE, 42.0)), "cannot normalise, the 0.5 and 99.5 percentiles "
-                 "are equal", id="constant"),
-    pytest.param(volume("z_flat.nii.gz", np.ones((24, 20))), "expected a 3D volume or a 4D series, got 2D", id="2d"),
-    pytest.param(volume("z_5d.nii.gz", random_volume(shape=(8, 8, 4, 2, 2))), "expected a 3D volume or a 4D series, "
-                 "got 5D", id="5d"),
+    pytest.param(zero_byte_file, re.escape("file is empty (0 bytes)"), id="zero-byte"),
+    pytest.param(truncated_file, READ, id="truncated"),
+    pytest.param(random_bytes_file, "not a readable NIfTI file", id="corrupt"),
+    pytest.param(volume_case("z_nan.nii.gz", with_bad_voxels(np.nan)), re.escape("contains 3 NaN or Inf voxel(s)"),
+                 id="nan"),
+    pytest.param(volume_case("z_constant.nii.gz", np.full(SHAPE, 42.0)), "cannot normalise, the 0.5 and 99.5 "
+                 "percentiles are equal", id="constant"),
+    pytest.param(volume_case("z_flat.nii.gz", np.ones((24, 20))), "expected a 3D volume or a 4D series, got 2D",
+                 id="2d"),
+    pytest.param(volume_case("z_5d.nii.gz", random_volume(shape=(8, 8, 4, 2, 2))), "expected a 3D volume or a 4D "
+                 "series, got 5D", id="5d"),
     pytest.param(huge_header, HUGE, id="huge-header"),
 ]
 SCAN_CONFIGS = {"inference": {"ckpt_path": str(TRAINED), "roi_size": [32, 32]},
