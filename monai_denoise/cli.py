@@ -1,4 +1,4 @@
-"""The ``monai-denoise`` command line: prepare, bundle, compare, study, sweep, visualise, demo.
+"""The ``monai-denoise`` command line: prepare, bundle, compare, study, sweep, visualise, federated, demo.
 
 Building the parser imports nothing heavy (no torch, no MONAI), so ``--help`` and ``--version`` answer at
 once; each command imports what it needs when it runs.
@@ -63,6 +63,15 @@ def _add_bundle(sub: argparse._SubParsersAction) -> None:
     k.add_argument("bundle_dir", type=Path, help="the bundle folder")
     k.add_argument("--output", required=True, type=Path, help="the zip to write")
     k.add_argument("--weights", type=Path, help="weights to ship as models/model.pt (default: the bundle's own)")
+    k.add_argument("--version", help="release the weights as this version (semver, above the bundle's); the "
+                                     "package's metadata.json gets it, the bundle folder is left as it is")
+    k.add_argument("--changelog", metavar="TEXT", help="the changelog line of --version (required with it)")
+    k.add_argument("--site", metavar="NAME", help="the releasing site: the package is named <bundle name>_NAME and "
+                                                  "its metadata names the site")
+    k.add_argument("--releases", type=Path, metavar="FILE",
+                   help="release record (version -> weights sha256) to check and update; default: the bundle's "
+                        "releases.json for its own version, NAME.releases.json beside --output for a release "
+                        "with --version or --site")
     v = verbs.add_parser("verify", help="check a received bundle zip or folder before running it")
     v.add_argument("path", type=Path, help="a bundle zip or folder")
     v.add_argument("--allow", nargs="+", default=[], metavar="MODULE",
@@ -78,8 +87,14 @@ def _run_bundle(args: argparse.Namespace) -> int:
     from .sharing import DEFAULT_ALLOW, export_bundle, package_bundle, verify_bundle
 
     if args.verb == "package":
-        manifest = package_bundle(args.bundle_dir, args.output, args.weights)
-        print(f"wrote {args.output}: {manifest['name']} {manifest['version']}, {len(manifest['sha256'])} files + manifest")
+        from .sharing.package import release_record
+
+        manifest = package_bundle(args.bundle_dir, args.output, args.weights, version=args.version,
+                                  changelog=args.changelog, site=args.site, releases=args.releases)
+        record = release_record(args.bundle_dir, args.output, manifest["name"],
+                                args.version is not None or args.site is not None, args.releases)
+        print(f"wrote {args.output}: {manifest['name']} {manifest['version']}, {len(manifest['sha256'])} files + "
+              f"manifest; release recorded in {record}")
         return 0
     if args.verb == "verify":
         report = verify_bundle(args.path, DEFAULT_ALLOW + tuple(args.allow))
@@ -207,6 +222,43 @@ def _run_visualise(args: argparse.Namespace) -> None:
         print(f"{name}: {path}")
 
 
+def _add_federated(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("federated", help="train a bundle across hospitals with NVIDIA FLARE")
+    verbs = p.add_subparsers(dest="verb", required=True)
+    j = verbs.add_parser("job", help="write an NVFlare job folder (FedAvg) for a bundle; run it with nvflare simulator "
+                                     "or submit it to a provisioned NVFlare server")
+    j.add_argument("bundle", help="bundle name, e.g. mri_denoising_unet")
+    j.add_argument("--sites", type=int, required=True, help="sites that train every round")
+    j.add_argument("--rounds", type=int, required=True, help="FedAvg rounds")
+    j.add_argument("--local-epochs", type=int, default=1, help="epochs each site trains per round (default 1)")
+    j.add_argument("--output", required=True, type=Path, help="the job folder to write")
+    j.add_argument("--privacy", default="none", choices=["none", "percentile"],
+                   help="filter on what leaves a site: none (weight differences) or percentile (NVFlare's "
+                        "PercentilePrivacy)")
+    j.add_argument("--exclude-vars", metavar="REGEX", help="weights whose names match never leave a site (ExcludeVars)")
+    j.add_argument("--initial-weights", type=Path, help="the global model of round 0 (default: a fresh network)")
+    j.add_argument("--overrides", default="{}", metavar="JSON",
+                   help='train.json settings for every site, e.g. \'{"batch_size": 8}\'')
+    j.add_argument("--overwrite", action="store_true", help="replace an existing job folder")
+
+
+def _run_federated(args: argparse.Namespace) -> None:
+    import json
+
+    from .federated_job import write_job
+
+    try:
+        overrides = json.loads(args.overrides)
+    except json.JSONDecodeError as err:
+        raise DataError(f"--overrides: not valid JSON ({err})") from err
+    if not isinstance(overrides, dict):
+        raise DataError(f"--overrides: expected a JSON object of settings, got {args.overrides}")
+    job = write_job(args.bundle, args.output, args.sites, args.rounds, args.local_epochs, args.privacy,
+                    args.exclude_vars, args.initial_weights, overrides, args.overwrite)
+    print(f"wrote {job}: run it with `nvflare simulator {job} -w WORKSPACE -n {args.sites} -t {args.sites}` after "
+          f"setting MONAI_DENOISE_DATA_DIR_SITE_<N> for each site")
+
+
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the main job: prepare the sample, train, evaluate, denoise, report")
     p.add_argument("--output", default="runs/demo", help="output folder (default runs/demo)")
@@ -230,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_study(sub)
     _add_sweep(sub)
     _add_visualise(sub)
+    _add_federated(sub)
     _add_demo(sub)
     args = parser.parse_args(argv)
     try:
@@ -245,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
             _run_sweep(args)
         elif args.command == "visualise":
             _run_visualise(args)
+        elif args.command == "federated":
+            _run_federated(args)
         elif args.command == "demo":
             _run_demo(args)
     except (DataError, FileExistsError) as err:

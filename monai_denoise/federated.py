@@ -1,20 +1,66 @@
-"""Federated averaging (FedAvg) over MONAI FL clients, simulated in one process.
+"""Federated averaging (FedAvg) over MONAI FL clients: the site's client, and a one-process simulation.
 
-In a real federation NVFlare runs a bundle on every site through MONAI's ``MonaiAlgo`` and its server
-aggregates the weights. This module plays that server for tests and small experiments: it sends the
-global weights to every site, lets each train locally, averages what comes back weighted by the
-site's number of training slices, and evaluates the new global model on every site's validation data.
+In a real federation NVFlare runs a bundle on every site through :class:`SiteBundleAlgo` (MONAI's ``MonaiAlgo``
+reading the site's own data folder) and its server aggregates the weights (``monai_denoise.federated_job`` writes
+the job). :func:`simulate_fedavg` plays that server in one process for small experiments: it sends the global
+weights to every site, lets each train locally, averages what comes back weighted by the site's number of
+training slices, and evaluates the new global model on every site's validation data.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
-from monai.fl.client import ClientAlgo
-from monai.fl.utils.constants import WeightType
+from monai.fl.client import ClientAlgo, MonaiAlgo
+from monai.fl.utils.constants import ExtraItems, WeightType
 from monai.fl.utils.exchange_object import ExchangeObject
+
+from .data import load_datalist
+from .errors import DataError
+
+DATA_DIR_VARIABLE = "MONAI_DENOISE_DATA_DIR"
+"""The environment variable that tells a site where its prepared dataset is; ``MONAI_DENOISE_DATA_DIR_<SITE>``
+(the site's name in capitals, other characters as ``_``: ``..._SITE_1`` for ``site-1``) takes precedence, so
+several simulated sites can share one environment."""
+
+
+def site_data_dir(site: str) -> Path:
+    """The prepared dataset (``datalist.json`` with training and validation entries) of the site named ``site``.
+
+    Raises:
+        DataError: no variable set, a missing folder or datalist, or empty splits; the line names the site.
+    """
+    variable = f"{DATA_DIR_VARIABLE}_{re.sub(r'[^A-Z0-9]', '_', site.upper())}"
+    folder = os.environ.get(variable) or os.environ.get(DATA_DIR_VARIABLE)
+    if not folder:
+        raise DataError(f"site {site}: no data folder; set {variable} or {DATA_DIR_VARIABLE} to the site's "
+                        "prepared dataset (monai-denoise prepare)")
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"site {site}: {folder}: no such data folder; prepare the site's dataset there")
+    try:
+        for split in ("training", "validation"):
+            load_datalist(folder / "datalist.json", split)
+    except DataError as err:
+        raise DataError(f"site {site}: {err}") from err
+    return folder
+
+
+class SiteBundleAlgo(MonaiAlgo):
+    """MONAI FL's ``MonaiAlgo`` that trains on the site's own prepared dataset, found by :func:`site_data_dir` when
+    NVFlare initialises it, so the job sent to every site names no site's data. Arguments as ``MonaiAlgo``'s."""
+
+    def initialize(self, extra: dict | None = None) -> None:
+        site = (extra or {}).get(ExtraItems.CLIENT_NAME, "noname")
+        data = str(site_data_dir(site))
+        self.train_kwargs = {**self.train_kwargs, "dataset_dir": data}
+        self.eval_kwargs = {**self.eval_kwargs, "dataset_dir": data}
+        super().initialize(extra)
 
 
 class Site(NamedTuple):

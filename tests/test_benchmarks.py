@@ -229,3 +229,37 @@ def test_time_to_quality_names_a_run_without_validation_logs(tmp_path, monkeypat
 
     with pytest.raises(DataError, match=f"{tmp_path}: no val_psnr in the TensorBoard logs"):
         training_curve(tmp_path)
+
+
+def test_gpu_check_without_a_gpu_exits_2_with_one_line_and_writes_nothing(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    output = tmp_path / "gpu_check"
+    result = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--output", str(output), "--steps", "5"],
+                            cwd=REPO, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, capture_output=True, text=True,
+                            timeout=300)
+
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the GPU check needs a CUDA GPU: "), result.stderr
+    assert "nothing was run or written" in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_gpu_check_table_sets_gpu_and_cpu_side_by_side(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks.gpu_check import Row, on_gpu_with_amp, table
+
+    on_gpu = "cuda:0 float16, AMP on"
+    row = Row(bundle="b", train_batch="64x1x64x64", train_steps_per_s=50.0, cpu_train_steps_per_s=2.0,
+              train_peak_gib=1.234, seconds_per_slice=0.0005, cpu_seconds_per_slice=0.01, psnr=32.20, cpu_psnr=32.19,
+              infer_peak_gib=0.5, train_ran_on=on_gpu, infer_ran_on=on_gpu)
+    shown = table([row]).iloc[0]
+    assert shown["train GPU / CPU"] == "25.0x" and shown["infer GPU / CPU"] == "20.0x"
+    assert shown["PSNR GPU - CPU (dB)"] == "+0.010" and shown["peak GPU GiB train"] == "1.23"
+    assert on_gpu_with_amp(on_gpu)
+    assert not any(on_gpu_with_amp(r) for r in ("cpu float32, AMP off", "cuda:0 float32, AMP off",
+                                                 "cuda:0 float32, AMP on", "no convolution, AMP on"))

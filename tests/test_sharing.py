@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 import shutil
 import socket
+import subprocess
+import sys
 import zipfile
 from importlib.metadata import version
 from pathlib import Path
@@ -15,10 +18,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, UNET_BUNDLE, phantom, write_nifti
+from conftest import REPO, TINY, UNET_BUNDLE, phantom, write_nifti
 from monai.bundle import ConfigParser, ConfigWorkflow
 
 from monai_denoise.bundle import BUNDLES
+from monai_denoise.cli import main
 from monai_denoise.errors import DataError
 from monai_denoise.sharing import (export_bundle, extract_bundle, package_bundle, scan_configs,
                                    verify_bundle)
@@ -27,6 +31,8 @@ VERSION = BUNDLES[UNET_BUNDLE.name].version
 """The version a site's copy of the U-Net bundle starts from."""
 NEXT = "{}.{}.0".format(*(int(part) + (i == 1) for i, part in enumerate(VERSION.split(".")[:2])))
 """The version a site bumps to when it retrains."""
+AFTER_NEXT = "{}.{}.0".format(*(int(part) + 2 * (i == 1) for i, part in enumerate(VERSION.split(".")[:2])))
+ADAPT_TINY = {"adaptation#iterations": 2, "adaptation#patch_size": 32, "adaptation#patches_per_volume": 2}
 PACKAGED = {"LICENSE", "configs/train.json", "configs/evaluate.json", "configs/inference.json", "configs/adapt.json",
             "configs/multi_gpu_train.json", "configs/metadata.json", "configs/logging.conf", "docs/README.md",
             "models/model.pt", "manifest.json"}
@@ -110,26 +116,124 @@ def test_package_ships_no_image_and_no_training_file_name(packaged, tiny_dataset
     assert not (tmp_path / "leak.zip").exists()
 
 
-def test_package_refuses_changed_weights_until_the_version_is_bumped(packaged, tmp_path):
-    bundle, archive, manifest = packaged
+def retrain(bundle: Path, path: Path, shift: float = 0.5) -> Path:
+    """The bundle's weights changed as by retraining, saved to ``path``."""
     state = torch.load(bundle / "models" / "model.pt", weights_only=True)
-    state["gate"] = state["gate"] + 0.5
-    retrained = tmp_path / "retrained.pt"
-    torch.save(state, retrained)
-    before = archive.read_bytes()
-    with pytest.raises(DataError, match=rf"version {re.escape(VERSION)} was released with other weights.*bump `version`"):
+    state["gate"] = state["gate"] + shift
+    torch.save(state, path)
+    return path
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def packaged_metadata(archive: Path) -> dict:
+    with zipfile.ZipFile(archive) as zf:
+        return json.loads(zf.read(next(n for n in zf.namelist() if n.endswith("/configs/metadata.json"))))
+
+
+def test_package_refuses_changed_weights_under_the_bundle_version_and_says_what_to_pass(packaged, tmp_path):
+    bundle, archive, _ = packaged
+    retrained = retrain(bundle, tmp_path / "retrained.pt")
+    before, bundle_files = archive.read_bytes(), files_of(bundle)
+    with pytest.raises(DataError, match=rf"version {re.escape(VERSION)} was released with other weights .*"
+                                        rf"pass --version X\.Y\.Z \(above {re.escape(VERSION)}\) and --changelog"):
         package_bundle(bundle, archive, weights=retrained)
     assert archive.read_bytes() == before, "a refused package leaves the previous one untouched"
+    assert files_of(bundle) == bundle_files
 
+
+def test_package_refuses_weights_other_than_the_shipped_ones_for_an_unrecorded_version(bundle, tmp_path):
+    """A version not yet recorded in releases.json still stands for the weights the bundle ships."""
+    retrained = retrain(bundle, tmp_path / "retrained.pt")
+    with pytest.raises(DataError, match=rf"was released with other weights .* in {re.escape(str(bundle))}/models/"
+                                        r"model\.pt.*--version"):
+        package_bundle(bundle, tmp_path / "out.zip", weights=retrained)
+    assert not (tmp_path / "out.zip").exists() and not (bundle / "releases.json").exists()
+
+
+def test_a_site_releases_its_own_weights_without_changing_the_bundle(packaged, tmp_path, offline):
+    bundle, _, first = packaged
+    retrained = retrain(bundle, tmp_path / "retrained.pt")
+    bundle_files = files_of(bundle)
+    archive = tmp_path / "site_release" / "unet.zip"
+    manifest = package_bundle(bundle, archive, weights=retrained, version=NEXT, changelog="retrained on site A",
+                              site="site_a")
+
+    name = f"{bundle.name}_site_a"
+    digest = hashlib.sha256(retrained.read_bytes()).hexdigest()
+    assert (manifest["name"], manifest["version"], manifest["sha256"]["models/model.pt"]) == (name, NEXT, digest)
+    with zipfile.ZipFile(archive) as zf:
+        assert {n.split("/", 1)[0] for n in zf.namelist()} == {name}
+    meta, original = packaged_metadata(archive), json.loads((bundle / "configs" / "metadata.json").read_text())
+    assert (meta["name"], meta["version"], meta["site"]) == (name, NEXT, "site_a")
+    assert meta["changelog"] == {NEXT: "retrained on site A", **original["changelog"]}
+    assert meta["authors"].startswith("site_a") and original["authors"] in meta["authors"]
+    assert meta["derived_from"] == f"{bundle.name} {VERSION}"
+    assert verify_bundle(archive).ok
+    assert files_of(bundle) == bundle_files, "the bundle folder is only read: metadata, releases.json unchanged"
+    record = archive.parent / f"{name}.releases.json"
+    assert json.loads(record.read_text()) == {NEXT: digest}
+
+    assert package_bundle(bundle, tmp_path / "site_release" / "again.zip", weights=retrained, version=NEXT,
+                          changelog="retrained on site A", site="site_a")["version"] == NEXT, \
+        "repackaging the same weights under the same version is allowed"
+    before = archive.read_bytes()
+    again = retrain(bundle, tmp_path / "retrained_again.pt", shift=1.0)
+    with pytest.raises(DataError, match=rf"{re.escape(str(record))}: {name} version {NEXT} was released with "
+                                        "other weights.*new --version"):
+        package_bundle(bundle, archive, weights=again, version=NEXT, changelog="again", site="site_a")
+    assert archive.read_bytes() == before
+    package_bundle(bundle, archive, weights=again, version=AFTER_NEXT, changelog="again", site="site_a")
+    assert json.loads(record.read_text()) == {NEXT: digest, AFTER_NEXT: hashlib.sha256(again.read_bytes()).hexdigest()}
+    assert json.loads((bundle / "releases.json").read_text()) == {VERSION: first["sha256"]["models/model.pt"]}
+
+    unnamed = package_bundle(bundle, tmp_path / "plain" / "unet.zip", weights=retrained, version=NEXT,
+                             changelog="retrained")
+    assert unnamed["name"] == bundle.name and "site" not in packaged_metadata(tmp_path / "plain" / "unet.zip")
+    assert json.loads((tmp_path / "plain" / f"{bundle.name}.releases.json").read_text()) == {NEXT: digest}
+    shared = tmp_path / "records" / "site_a.json"
+    package_bundle(bundle, tmp_path / "elsewhere.zip", weights=retrained, version=NEXT, changelog="x",
+                   releases=shared)
+    with pytest.raises(DataError, match="was released with other weights"):
+        package_bundle(bundle, tmp_path / "elsewhere" / "unet.zip", weights=again, version=NEXT, changelog="x",
+                       releases=shared)
+
+
+@pytest.mark.parametrize("options, expected", [
+    ({"version": "NEXT"}, "--version needs --changelog"),
+    ({"changelog": "retrained"}, "--changelog needs --version"),
+    ({"version": "1.0", "changelog": "x"}, "not a semantic version"),
+    ({"version": "VERSION", "changelog": "x"}, "must be above the bundle's version"),
+    ({"version": "0.0.1", "changelog": "x"}, "must be above the bundle's version"),
+    ({"version": "NEXT", "changelog": " "}, "--changelog: empty"),
+    ({"version": "NEXT", "changelog": "retrained on sub-01_T1w.nii.gz"}, "names image file sub-01_T1w.nii.gz"),
+    ({"site": "../elsewhere"}, "--site '../elsewhere': use letters"),
+])
+def test_package_refuses_bad_release_options(packaged, tmp_path, options, expected):
+    bundle, _, _ = packaged
+    bundle_files = files_of(bundle)
+    options = {k: {"NEXT": NEXT, "VERSION": VERSION}.get(v, v) for k, v in options.items()}
+    with pytest.raises(DataError, match=re.escape(expected)):
+        package_bundle(bundle, tmp_path / "out" / "unet.zip", weights=retrain(bundle, tmp_path / "r.pt"), **options)
+    assert not (tmp_path / "out").exists() and files_of(bundle) == bundle_files
+
+
+def test_the_project_releases_new_weights_by_bumping_the_bundle(packaged, tmp_path):
+    """The project's own flow: new version and changelog line in metadata.json, the weights in models/."""
+    bundle, archive, manifest = packaged
+    retrained = retrain(bundle, tmp_path / "retrained.pt")
     meta_file = bundle / "configs" / "metadata.json"
     meta = json.loads(meta_file.read_text())
     meta["version"] = NEXT
     meta_file.write_text(json.dumps(meta))
+    shutil.copy(retrained, bundle / "models" / "model.pt")
     with pytest.raises(DataError, match=f"{NEXT} has no entry in `changelog`"):
-        package_bundle(bundle, archive, weights=retrained)
+        package_bundle(bundle, archive)
     meta["changelog"][NEXT] = "retrained"
     meta_file.write_text(json.dumps(meta))
-    bumped = package_bundle(bundle, archive, weights=retrained)
+    bumped = package_bundle(bundle, archive)
     assert bumped["version"] == NEXT
     assert bumped["sha256"]["models/model.pt"] == hashlib.sha256(retrained.read_bytes()).hexdigest()
     releases = json.loads((bundle / "releases.json").read_text())
@@ -366,3 +470,87 @@ def network_with_weights(bundle: Path, weights: Path | None = Path("models/model
     if weights is not None:
         network.load_state_dict(torch.load(bundle / weights, weights_only=True))
     return network.eval()
+
+
+def readme_commands(section: str) -> list[list[str]]:
+    """The commands of the first bash block of README's ``section``, as argument lists (continuations joined,
+    comments dropped)."""
+    text = (REPO / "README.md").read_text().split(f"\n## {section}\n", 1)[1]
+    block = text.split("```bash\n", 1)[1].split("\n```", 1)[0]
+    return [shlex.split(line, comments=True) for line in block.replace("\\\n", " ").splitlines()
+            if shlex.split(line, comments=True)]
+
+
+def run_readme_command(args: list[str], variables: dict[str, str], capsys) -> str:
+    """Run one README command in the current folder; its standard output. Training and adaptation are shortened
+    by overrides appended to the command as written."""
+    args = [re.sub(r"\$(\w+)", lambda m: variables[m.group(1)], arg) for arg in args]
+    if len(args) == 1 and re.fullmatch(r"\w+=\S+", args[0]):
+        key, value = args[0].split("=", 1)
+        variables[key] = value
+        return ""
+    if args[0] == "monai-denoise":
+        code = main(args[1:])
+        out, err = capsys.readouterr()
+        assert code == 0, f"{shlex.join(args)}: exit {code}\n{out}{err}"
+        return out
+    if args[0] == "unzip" and shutil.which("unzip") is None:
+        with zipfile.ZipFile(args[1]) as zf:
+            zf.extractall(args[args.index("-d") + 1])
+        return ""
+    if args[:4] == ["python", "-m", "monai.bundle", "run"]:
+        config = Path(args[args.index("--config_file") + 1]).name
+        short = {"train.json": {"epochs": 1, **TINY}, "adapt.json": ADAPT_TINY}.get(config, {})
+        args = [sys.executable, *args[1:]]
+        for key, value in short.items():
+            args += [f"--{key}", json.dumps(value, separators=(",", ":"))]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=900, check=False)
+    assert result.returncode == 0, f"{shlex.join(args)}: exit {result.returncode}\n" + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_readme_sharing_section_runs_as_written(trained_bundle, tiny_dataset, tmp_path, monkeypatch, capsys):
+    """The README's sharing commands, in a folder laid out as after its training commands: a copy of the
+    repository's bundle (with its releases.json and shipped weights), runs/unet/models/model.pt, scans, a
+    prepared dataset."""
+    _, output = trained_bundle
+    monkeypatch.chdir(tmp_path)
+    source = Path("bundles") / UNET_BUNDLE.name
+    shutil.copytree(UNET_BUNDLE, source, ignore=shutil.ignore_patterns("logs", "eval", "adapted", "*.ts", ".*"))
+    (Path("runs/unet/models")).mkdir(parents=True)
+    weights = shutil.copy(output / "models" / "model.pt", "runs/unet/models/model.pt")
+    write_nifti(Path("my_volumes") / "subject.nii.gz", phantom((40, 36, 6), seed=11))
+    shutil.copytree(tiny_dataset, "local_data")
+    bundle_files = files_of(source)
+
+    commands = readme_commands("Sharing bundles between hospitals")
+    package = next(args for args in commands if args[:3] == ["monai-denoise", "bundle", "package"])
+    option = dict(zip(package, package[1:]))
+    site, version, changelog, archive = option["--site"], option["--version"], option["--changelog"], option["--output"]
+    name = f"{UNET_BUNDLE.name}_{site}"
+
+    old = [arg for i, arg in enumerate(package) if not {arg, package[i - 1]} & {"--site", "--version", "--changelog"}]
+    assert main(old[1:]) == 2, "the command README showed before: other weights under the bundle's version"
+    assert "pass --version X.Y.Z" in capsys.readouterr().err and not Path(archive).exists()
+
+    variables: dict[str, str] = {}
+    outputs = [run_readme_command(args, variables, capsys) for args in commands]
+    assert f"{archive}: {name} {version}" in outputs[0] and f"{name}.releases.json" in outputs[0]
+    assert "OK" in outputs[1].splitlines()[0]
+
+    received = Path("received") / name
+    meta = json.loads((received / "configs" / "metadata.json").read_text())
+    original = json.loads((source / "configs" / "metadata.json").read_text())
+    assert (meta["name"], meta["version"], meta["site"]) == (name, version, site)
+    assert meta["changelog"] == {version: changelog, **original["changelog"]}
+    assert meta["derived_from"] == f"{UNET_BUNDLE.name} {original['version']}"
+    assert (received / "models" / "model.pt").read_bytes() == Path(weights).read_bytes()
+    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
+    assert json.loads(Path(f"{name}.releases.json").read_text()) == {version: digest}
+    assert files_of(source) == bundle_files, "the repository's bundle is only read"
+    assert Path("denoised/subject.nii.gz").is_file() and Path("adapted/models/model.pt").is_file()
+    assert Path("local_run/models/model.pt").is_file() and (received / "models" / "model.ts").is_file()
+
+    retrain(source, Path("runs/unet/models/model.pt"))
+    assert main(package[1:]) == 2, "other weights under a version the site released are refused"
+    assert f"{name} version {version} was released with other weights" in capsys.readouterr().err

@@ -137,7 +137,7 @@ def train_config(spec: BundleSpec) -> dict:
                    "load_path": "@resume_from", "map_location": "@device", "load_dict": "@resume_state"},
         "snapshots": {"_target_": "monai_denoise.handlers.EpochSnapshots", "_disabled_": "$not (@rank_zero and @snapshot_epochs)",
                       "save_dir": "@ckpt_dir", "network": "@network", "epochs": "@snapshot_epochs"},
-        "finetune": {"_target_": "monai_denoise.handlers.WeightsLoader", "_disabled_": "$not @finetune_from", "load_path": "@finetune_from",
+        "finetune": {"_target_": "monai_denoise.handlers.CheckedCheckpointLoader", "_disabled_": "$not @finetune_from", "load_path": "@finetune_from",
                      "load_dict": {"model": "@network"}, "map_location": "@device"},
     }
     validate_handlers = {
@@ -218,7 +218,7 @@ def evaluate_config(spec: BundleSpec) -> dict:
     Runs alone or merged after ``train.json`` (it replaces the ``validate`` section).
     """
     handlers = {
-        "load_model": {"_target_": "monai_denoise.handlers.WeightsLoader", "load_path": "$@ckpt_dir + '/model.pt'",
+        "load_model": {"_target_": "monai_denoise.handlers.CheckedCheckpointLoader", "load_path": "$@ckpt_dir + '/model.pt'",
                        "load_dict": {"model": "@network"}, "map_location": "@device"},
         "stats": {"_target_": "StatsHandler", "iteration_log": False},
         "metrics_table": {"_target_": "monai_denoise.handlers.MetricsTableWriter",
@@ -273,7 +273,7 @@ def inference_config(spec: BundleSpec) -> dict:
              "output_dtype": "@output_dtype"},
         ]},
         "handlers": [
-            {"_target_": "monai_denoise.handlers.WeightsLoader", "load_path": "@ckpt_path", "load_dict": {"model": "@network"},
+            {"_target_": "monai_denoise.handlers.CheckedCheckpointLoader", "load_path": "@ckpt_path", "load_dict": {"model": "@network"},
              "map_location": "@device"},
             {"_target_": "StatsHandler", "iteration_log": False},
         ],
@@ -315,7 +315,7 @@ def adapt_config(spec: BundleSpec) -> dict:
         {"_target_": "EnsureTyped", "keys": ["image", "label"], "track_meta": False},
     ]
     handlers = {
-        "load_model": {"_target_": "monai_denoise.handlers.WeightsLoader", "load_path": "@ckpt_path", "load_dict": {"model": "@network"},
+        "load_model": {"_target_": "monai_denoise.handlers.CheckedCheckpointLoader", "load_path": "@ckpt_path", "load_dict": {"model": "@network"},
                        "map_location": "@device"},
         "lr_schedule": {"_target_": "LrScheduleHandler", "lr_scheduler": "@lr_scheduler", "epoch_level": False,
                         "print_lr": False},

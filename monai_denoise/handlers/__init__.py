@@ -1,4 +1,4 @@
-from .loaders import ResumeCheckpointLoader, WeightsLoader
+from .loaders import ResumeCheckpointLoader, CheckedCheckpointLoader
 from .metrics_table import MetricsTableWriter
 from .progress import LossProgressBar, debug_only
 from .resumable import TrainingCheckpoint, checkpoint_progress
@@ -6,4 +6,4 @@ from .snapshots import EpochSnapshots
 from .weights import BestModelSaver, FinalModelSaver
 
 __all__ = ["BestModelSaver", "EpochSnapshots", "FinalModelSaver", "LossProgressBar", "MetricsTableWriter",
-           "ResumeCheckpointLoader", "TrainingCheckpoint", "WeightsLoader", "checkpoint_progress", "debug_only"]
+           "ResumeCheckpointLoader", "TrainingCheckpoint", "CheckedCheckpointLoader", "checkpoint_progress", "debug_only"]

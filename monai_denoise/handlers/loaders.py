@@ -19,9 +19,10 @@ def _cause(error: Exception) -> str:
     return f"{type(error).__name__}: " + " ".join(str(error).split()).split(". ")[0][:200]
 
 
-class WeightsLoader(CheckpointLoader):
+class CheckedCheckpointLoader(CheckpointLoader):
     """MONAI ``CheckpointLoader`` of weights to start from, checked: a missing file is a DataError when the config
     is built, before anything runs; one that cannot be loaded (damaged, or another network's) when it is loaded.
+    (MONAI FL's ``disable_ckpt_loaders`` finds checkpoint loaders by "CheckpointLoader" in their name.)
 
     Args:
         load_path: the weights (``model.pt``).
@@ -44,7 +45,7 @@ class WeightsLoader(CheckpointLoader):
             raise DataError(f"{self.load_path}: {self.unreadable.format(cause=_cause(err))}") from err
 
 
-class ResumeCheckpointLoader(WeightsLoader):
+class ResumeCheckpointLoader(CheckedCheckpointLoader):
     """Load a ``TrainingCheckpoint`` file and the trainer state it holds: the trainer continues from the
     checkpoint's iteration to the planned epoch count of the config that resumes it."""
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -23,12 +22,11 @@ from monai.bundle import ConfigParser, verify_metadata, verify_net_in_out
 from ..atomic import atomic_directory
 from ..errors import DataError
 from .code_scan import DEFAULT_ALLOW, CodeItem, scan_configs
-from .package import INFERENCE, MANIFEST, METADATA, SCHEMA, WEIGHTS, in_layout, is_image, load_weights, sha256
+from .package import (IMAGE_NAME, INFERENCE, MANIFEST, METADATA, SCHEMA, WEIGHTS, in_layout, is_image,
+                      load_weights, sha256)
 
 NET_FACTOR = 4
 """``n`` for metadata spatial shapes such as ``"16*n"``: the network check runs a 64x64 input."""
-
-IMAGE_NAME = re.compile(r"[\w-]+\.(?:nii\.gz|nii|dcm|png)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
