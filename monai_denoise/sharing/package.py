@@ -339,7 +339,7 @@ def package_bundle(bundle_dir: Path, output_zip: Path, weights: Path | None = No
                 info = zipfile.ZipInfo(f"{name}/{relative}", date_time=ZIP_DATE)
                 info.external_attr = 0o644 << 16
                 archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
-    if updated != recorded or not record_file.exists():
+    if updated != recorded:
         with atomic_path(record_file, suffix=".json") as partial:
             partial.write_text(json.dumps(updated, indent=4) + "\n")
     return manifest
