@@ -39,10 +39,10 @@ def split_sites(data: Path, sites: int, output: Path) -> list[Path]:
     """Site dataset folders (``datalist.json`` with absolute paths) from the prepared dataset ``data``."""
     datalist = json.loads((data / "datalist.json").read_text())
     manifest = pd.read_csv(data / "manifest.csv")
-    volume_of = dict(zip(manifest.image, manifest.volume_id))
+    volume_of = dict(zip(manifest.image, manifest.volume_id))  # keys as the datalist writes them: images/NAME
     volumes: dict[str, list[dict]] = {}
     for item in datalist["training"]:
-        volumes.setdefault(volume_of[Path(item["image"]).name], []).append({"image": str(data / item["image"])})
+        volumes.setdefault(volume_of[item["image"]], []).append({"image": str(data / item["image"])})
     if len(volumes) < sites:
         raise DataError(f"{data / 'datalist.json'}: {len(volumes)} training volume(s) cannot fill {sites} sites")
     shares = [{"training": [], "validation": []} for _ in range(sites)]

@@ -6,6 +6,7 @@ import importlib
 import json
 import math
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -263,3 +264,19 @@ def test_gpu_check_table_sets_gpu_and_cpu_side_by_side(monkeypatch):
     assert on_gpu_with_amp(on_gpu)
     assert not any(on_gpu_with_amp(r) for r in ("cpu float32, AMP off", "cuda:0 float32, AMP off",
                                                  "cuda:0 float32, AMP on", "no convolution, AMP on"))
+
+
+def test_federated_benchmark_gives_each_site_whole_volumes_of_its_own(tiny_dataset, tmp_path):
+    from benchmarks.federated import split_sites
+
+    sites = split_sites(tiny_dataset, 2, tmp_path)
+
+    manifest = pd.read_csv(tiny_dataset / "manifest.csv").set_index("image")
+    shares = [json.loads((site / "datalist.json").read_text()) for site in sites]
+    volumes = [{manifest.volume_id[str(Path(item["image"]).relative_to(tiny_dataset))] for item in share["training"]}
+               for share in shares]
+    assert volumes[0] and volumes[1] and not volumes[0] & volumes[1], "no training volume at two sites"
+    original = json.loads((tiny_dataset / "datalist.json").read_text())
+    assert sum(len(share["training"]) for share in shares) == len(original["training"])
+    assert sum(len(share["validation"]) for share in shares) == len(original["validation"])
+    assert all(share["validation"] for share in shares) and all("test" not in share for share in shares)

@@ -26,7 +26,7 @@ from monai_denoise.errors import DataError
 from monai_denoise.federated import site_data_dir
 from monai_denoise.federated_job import write_job
 from monai_denoise.metrics import image_metrics
-from monai_denoise.workflows import denoise, load_network, noisy_set, parse
+from monai_denoise.workflows import denoise, noisy_set, parse
 
 BUNDLE = "mri_denoising_cae"
 SECRET = "PATIENT^SECRET"
