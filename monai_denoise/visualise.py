@@ -133,6 +133,19 @@ def _mosaic(images: np.ndarray, gap: int = 2) -> np.ndarray:
     return canvas
 
 
+ACTIVE_UNIT_VARIANCE = 0.01
+"""A latent unit is active when its posterior mean varies across images by more than this variance (Burda et al.,
+Importance Weighted Autoencoders, ICLR 2016); a collapsed posterior has none."""
+
+LATENT_WINDOW = [64, 64]
+"""Size of the windows whose latent codes :func:`visualise_bundle` compares (centre crops of the slices)."""
+
+
+def active_latent_channels(mu: torch.Tensor) -> int:
+    """Latent channels of ``mu`` ``(N, C, h, w)`` whose elements are active on average over their positions."""
+    return int((mu.double().var(dim=0).flatten(1).mean(1) > ACTIVE_UNIT_VARIANCE).sum())
+
+
 @torch.no_grad()
 def latent_space(vae: DenoisingVAE, noisy: torch.Tensor, labels: list[str], path: str | Path, samples: int = 16,
                  seed: int = 0) -> pd.DataFrame:
@@ -140,47 +153,48 @@ def latent_space(vae: DenoisingVAE, noisy: torch.Tensor, labels: list[str], path
 
     Args:
         vae: a :class:`monai_denoise.networks.DenoisingVAE`.
-        noisy: ``(N, *in_shape)`` windows, i.e. ``(N, 1, h, w)`` at the VAE's fixed input size (``roi_size`` of
-            the bundle), N >= 2; centre-crop or tile larger slices first.
+        noisy: ``(N, C, h, w)`` windows of one size (divisible by the VAE's total stride), N >= 2; centre-crop or
+            tile larger slices first.
         labels: N labels (e.g. source volume or split) that colour the scatter plot.
-        path: the PNG to write: the PCA scatter of the posterior means ``mu`` and a grid of ``samples``
-            images decoded from ``z ~ N(0, I)``.
+        path: the PNG to write: the PCA scatter of the posterior means ``mu`` (each window's latent feature map,
+            flattened) and a grid of ``samples`` windows decoded from codes ``z ~ N(0, I)`` of the same shape;
+            the title counts the active latent channels (:func:`active_latent_channels`).
         samples: number of decoded random codes. Default 16.
         seed: seed of the torch generator that draws the random codes. Default 0.
 
-    Returns a table with columns label, pc1, pc2 (the PCA coordinates of each window). The VAE runs in eval
-    mode without gradients and its mode is restored.
+    Returns a table with columns label, pc1, pc2 (the PCA coordinates of each window) and active_channels (the
+    same count on every row). The VAE runs in eval mode without gradients and its mode is restored.
     """
-    in_shape = (vae.vae.in_channels, *vae.vae.in_shape)
-    if noisy.ndim != len(in_shape) + 1 or tuple(noisy.shape[1:]) != in_shape or len(noisy) < 2:
-        raise DataError(f"latent_space: noisy must be (N, {', '.join(map(str, in_shape))}) with N >= 2 "
-                        f"(the VAE's in_shape), got {tuple(noisy.shape)}")
+    if noisy.ndim != 4 or len(noisy) < 2 or any(size % vae.total_stride for size in noisy.shape[2:]):
+        raise DataError(f"latent_space: noisy must be (N, C, h, w) windows with N >= 2 and h, w divisible by "
+                        f"{vae.total_stride}, got {tuple(noisy.shape)}")
     if len(labels) != len(noisy):
         raise DataError(f"latent_space: {len(labels)} labels for {len(noisy)} images")
     if samples < 1:
         raise DataError(f"latent_space: samples must be at least 1, got {samples}")
     device = _device(vae)
-    codes = torch.randn(samples, vae.vae.latent_size, generator=torch.Generator().manual_seed(seed))
     training = vae.training
     try:
         vae.eval()
         mu = torch.cat([vae.encode(part.to(device))[0].cpu() for part in noisy.split(64)])
+        codes = torch.randn(samples, *mu.shape[1:], generator=torch.Generator().manual_seed(seed))
         decoded = vae.decode(codes.to(device)).cpu()
     finally:
         vae.train(training)
+    active = active_latent_channels(mu)
     pca = PCA(n_components=2, svd_solver="full")
-    coords = pca.fit_transform(mu.double().numpy())
-    table = pd.DataFrame({"label": list(labels), "pc1": coords[:, 0], "pc2": coords[:, 1]})
+    coords = pca.fit_transform(mu.flatten(1).double().numpy())
+    table = pd.DataFrame({"label": list(labels), "pc1": coords[:, 0], "pc2": coords[:, 1], "active_channels": active})
 
     fig, (ax_pca, ax_samples) = plt.subplots(1, 2, figsize=(11, 5))
     for label, group in table.groupby("label", sort=False):
         ax_pca.scatter(group.pc1, group.pc2, s=14, alpha=0.8, label=str(label))
     variance = pca.explained_variance_ratio_ * 100
     ax_pca.set(xlabel=f"PC 1 ({variance[0]:.0f}% of variance)", ylabel=f"PC 2 ({variance[1]:.0f}% of variance)",
-               title=f"Posterior means of {len(table)} windows (latent size {vae.vae.latent_size})")
+               title=f"Posterior means of {len(table)} windows ({active} of {mu.shape[1]} latent channels active)")
     ax_pca.grid(alpha=0.3)
     ax_pca.legend(fontsize=8)
-    ax_samples.imshow(_mosaic(decoded[:, 0].numpy()), cmap="gray", vmin=0, vmax=1, origin="lower")
+    ax_samples.imshow(_mosaic(decoded[:, 0].clamp(0, 1).numpy()), cmap="gray", vmin=0, vmax=1, origin="lower")
     ax_samples.set_title(f"{samples} images decoded from z ~ N(0, I)")
     ax_samples.set_axis_off()
     save_figure(fig, path)
@@ -196,9 +210,9 @@ def visualise_bundle(bundle: str, weights: Path, data_dir: Path, output: Path,
                      overrides: dict | None = None) -> dict[str, Path]:
     """Figures of a trained bundle network on the prepared data set ``data_dir``, written under ``output``.
 
-    ``feature_maps.png`` (:func:`feature_maps`) for the middle seeded noisy test slice, centre-cropped to
-    ``roi_size`` for a VAE. For a :class:`DenoisingVAE` also ``latent_space.png`` and ``latent_space.csv``
-    (:func:`latent_space`) of the centre crops of the noisy test and validation slices, labelled by split.
+    ``feature_maps.png`` (:func:`feature_maps`) for the middle seeded noisy test slice. For a
+    :class:`DenoisingVAE` also ``latent_space.png`` and ``latent_space.csv`` (:func:`latent_space`) of the
+    :data:`LATENT_WINDOW` centre crops of the noisy test and validation slices, labelled by split.
     ``weights``: a ``model.pt`` state dict; ``overrides``: config ids and values (e.g. ``{"roi_size": [32, 32]}``).
     Returns name -> path of the written files.
     """
@@ -212,15 +226,12 @@ def visualise_bundle(bundle: str, weights: Path, data_dir: Path, output: Path,
     network = load_network(parser, weights)
     test, _, _ = noisy_set(parser)
     is_vae = isinstance(network, DenoisingVAE)
-    if is_vae:
-        roi_size = list(parser.get_parsed_content("roi_size"))
-        test = _centre_crops(test, roi_size)
     middle = len(test) // 2
     written = {"feature_maps": output / "feature_maps.png"}
     feature_maps(network, network_input(parser, test[middle:middle + 1]), written["feature_maps"])
     if is_vae:
         validation, _, _ = noisy_set(parse(bundle, ["train"], dataset_dir=str(data_dir), **overrides))
-        windows = torch.cat([test, _centre_crops(validation, roi_size)])
+        windows = torch.cat([_centre_crops(test, LATENT_WINDOW), _centre_crops(validation, LATENT_WINDOW)])
         labels = ["test"] * len(test) + ["validation"] * len(validation)
         written["latent_space"] = output / "latent_space.png"
         table = latent_space(network, windows, labels, written["latent_space"])

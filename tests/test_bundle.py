@@ -331,3 +331,20 @@ def test_a_training_set_smaller_than_one_batch_trains_in_one_smaller_batch(tiny_
 
     assert not run.trainer.data_loader.drop_last and run.trainer.state.epoch_length == 1
     assert (output / "models" / "model.pt").is_file()
+
+
+def test_the_vae_learns_more_than_a_constant_image(tiny_dataset, tmp_path):
+    """The test that would have caught the collapsed dense-latent VAE (no better than one grey image)."""
+    from monai_denoise.metrics import image_metrics
+    from monai_denoise.workflows import denoise, load_network, noisy_set, parse, run_workflow
+
+    bundle = "mri_denoising_vae"
+    run_workflow(bundle, ["train"], "train", dataset_dir=str(tiny_dataset), output_dir=str(tmp_path / "vae"),
+                 epochs=4, **TINY)
+    parser = parse(bundle, ["train", "evaluate"], dataset_dir=str(tiny_dataset), **TINY)
+    noisy, clean, _ = noisy_set(parser)
+    pred = denoise(parser, load_network(parser, tmp_path / "vae" / "models" / "model.pt"), noisy).clamp(0, 1)
+
+    psnr = float(image_metrics(pred, clean)["psnr"].mean())
+    constant = float(image_metrics(torch.full_like(clean, float(clean.mean())), clean)["psnr"].mean())
+    assert psnr > constant + 5, f"VAE {psnr:.2f} dB, the mean image {constant:.2f} dB"

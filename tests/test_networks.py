@@ -15,8 +15,8 @@ IN_CHANNELS = 2
 
 
 def small_vae(spatial_dims: int, out_channels: int = 3) -> DenoisingVAE:
-    return DenoisingVAE(spatial_dims, in_shape=(IN_CHANNELS, *SPATIAL_SIZE[spatial_dims]), out_channels=out_channels,
-                        latent_size=4, channels=(4, 8), strides=(2, 2))
+    return DenoisingVAE(spatial_dims, in_channels=IN_CHANNELS, out_channels=out_channels, latent_channels=4,
+                        channels=(4, 8), strides=(2, 2))
 
 
 # name -> (factory taking spatial_dims, expected output channels); tiny but structurally complete networks.
@@ -78,9 +78,9 @@ def test_vae_traces_in_eval_mode():
         (DnCNN, {"in_channels": 1, "out_channels": 2}, "out_channels must equal in_channels"),
         (DRUNet, {"channels": ()}, "channels"),
         (DRUNet, {"num_res_blocks": 0}, "num_res_blocks"),
-        (DenoisingVAE, {"in_shape": (1, 60, 60)}, "divisible by the total stride 8"),
-        (DenoisingVAE, {"spatial_dims": 3}, "in_shape"),
-        (DenoisingVAE, {"strides": (2, 2)}, "equal length"),
+        (DenoisingVAE, {"latent_channels": 0}, "latent_channels"),
+        (DenoisingVAE, {"spatial_dims": 1}, "spatial_dims"),
+        (DenoisingVAE, {"strides": (2, 2, 2)}, "equal length"),
     ],
 )
 def test_bad_arguments_are_refused(network, kwargs, message):
@@ -111,14 +111,17 @@ def test_vae_returns_tuple_in_training_and_posterior_mean_reconstruction_in_eval
     x = batch(2)
     reconstruction, mu, logvar, z = net.train()(x)
     assert reconstruction.shape == (2, 3, 32, 32)
-    assert mu.shape == logvar.shape == z.shape == (2, 4)
+    assert mu.shape == logvar.shape == z.shape == (2, 4, 8, 8), "a spatial latent at 1 / total stride"
+    assert not torch.equal(z, mu) and float((z - mu).abs().max()) < 1.0, "sampled near the mean at the start"
     net.eval()
     with torch.no_grad():
         output = net(x)
         assert isinstance(output, torch.Tensor)
         assert torch.equal(output, net.decode(net.encode(x)[0]))
         assert torch.equal(output, net(x))
-        assert 0 < output.min() and output.max() < 1
+        assert net(torch.rand(1, IN_CHANNELS, 48, 20)).shape == (1, 3, 48, 20), "any size divisible by 4"
+        with pytest.raises(ValueError, match="divisible by the total stride 4"):
+            net(torch.rand(1, IN_CHANNELS, 30, 32))
 
 
 @pytest.mark.parametrize("name", NETWORKS)

@@ -53,7 +53,7 @@ def test_shipped_search_spaces_load():
     vae = load_search_space(REPO / "configs" / "sweeps" / "vae.json")
     assert unet["bundle"] == UNET and (unet["metric"], unet["direction"]) == ("val_psnr", "maximize")
     assert {"learning_rate", "epochs", "batch_size"} <= set(unet["params"])
-    assert vae["bundle"] == "mri_denoising_vae" and {"latent_size", "beta"} <= set(vae["params"])
+    assert vae["bundle"] == "mri_denoising_vae" and {"latent_channels", "beta"} <= set(vae["params"])
     assert sweep.distributions(vae)["beta"].log
 
 

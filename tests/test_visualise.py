@@ -13,7 +13,7 @@ from monai.networks.nets import UNet
 
 from monai_denoise.errors import DataError
 from monai_denoise.networks import DenoisingVAE, DnCNN, ResidualDenoiser
-from monai_denoise.visualise import feature_maps, latent_space, visualise_bundle
+from monai_denoise.visualise import active_latent_channels, feature_maps, latent_space, visualise_bundle
 from monai_denoise.workflows import run_workflow
 
 
@@ -23,7 +23,7 @@ def no_hooks(network: torch.nn.Module) -> bool:
 
 def small_vae() -> DenoisingVAE:
     torch.manual_seed(0)
-    return DenoisingVAE(in_shape=(1, 32, 32), latent_size=8, channels=(4, 8), strides=(2, 2))
+    return DenoisingVAE(latent_channels=2, channels=(4, 8), strides=(2, 2))
 
 
 def test_feature_maps_default_layers_spread_through_the_network_in_forward_order(tmp_path):
@@ -55,8 +55,8 @@ def test_feature_maps_of_a_network_with_a_noise_level_map(tmp_path):
 
 def test_feature_maps_removes_hooks_when_the_forward_pass_fails(tmp_path):
     vae = small_vae()
-    with pytest.raises(RuntimeError):
-        feature_maps(vae, torch.rand(1, 1, 16, 16), tmp_path / "maps.png")  # the VAE's input size is fixed
+    with pytest.raises(ValueError):
+        feature_maps(vae, torch.rand(1, 1, 18, 18), tmp_path / "maps.png")  # not divisible by the VAE's stride 4
     assert no_hooks(vae) and vae.training
 
 
@@ -64,7 +64,8 @@ def test_latent_space_projects_posterior_means_and_decodes_seeded_samples(tmp_pa
     vae, noisy = small_vae().train(), torch.rand(6, 1, 32, 32)
     labels = ["sub-01"] * 3 + ["sub-02"] * 3
     table = latent_space(vae, noisy, labels, tmp_path / "a.png", samples=5)
-    assert list(table.columns) == ["label", "pc1", "pc2"] and table.label.tolist() == labels
+    assert list(table.columns) == ["label", "pc1", "pc2", "active_channels"] and table.label.tolist() == labels
+    assert table.active_channels.between(0, 2).all() and table.active_channels.nunique() == 1
     assert table[["pc1", "pc2"]].map(math.isfinite).all().all()
     assert table.pc1.mean() == pytest.approx(0, abs=1e-9) and table.pc1.std() > 0
     assert vae.training, "training mode restored"
@@ -74,11 +75,18 @@ def test_latent_space_projects_posterior_means_and_decodes_seeded_samples(tmp_pa
     assert len(pictures[0]) > 1000 and pictures[0] == pictures[1] != pictures[2], "samples drawn from the seed"
 
 
-def test_latent_space_wants_windows_of_the_vae_input_size(tmp_path):
-    with pytest.raises(DataError, match=r"\(N, 1, 32, 32\).*\(4, 1, 64, 64\)"):
-        latent_space(small_vae(), torch.rand(4, 1, 64, 64), ["a"] * 4, tmp_path / "latent.png")
+def test_latent_space_wants_windows_the_vae_can_encode(tmp_path):
+    with pytest.raises(DataError, match=r"h, w divisible by 4, got \(4, 1, 30, 30\)"):
+        latent_space(small_vae(), torch.rand(4, 1, 30, 30), ["a"] * 4, tmp_path / "latent.png")
     with pytest.raises(DataError, match="3 labels for 4 images"):
         latent_space(small_vae(), torch.rand(4, 1, 32, 32), ["a"] * 3, tmp_path / "latent.png")
+
+
+def test_active_latent_channels_count_channels_whose_means_vary_across_images():
+    mu = torch.zeros(10, 3, 4, 4)
+    mu[:, 0] = torch.arange(10.0)[:, None, None]
+    mu[:, 1] = 0.01 * torch.arange(10.0)[:, None, None]
+    assert active_latent_channels(mu) == 1, "channel 0 varies, channel 1 barely, channel 2 is collapsed"
 
 
 @pytest.mark.parametrize("bundle, figures", [

@@ -244,40 +244,44 @@ CAE = BundleSpec(
 
 VAE = BundleSpec(
     name="mri_denoising_vae",
-    title="Denoising variational autoencoder (MONAI VarAutoEncoder, loss = reconstruction + beta * KL)",
-    network_def={"_target_": "monai_denoise.networks.DenoisingVAE", "spatial_dims": 2,
-                 "in_shape": "$[1] + @roi_size", "out_channels": 1, "latent_size": "@latent_size",
-                 "channels": [32, 64, 128], "strides": [2, 2, 2], "num_res_units": 1},
-    version="0.4.2",
-    changelog={"0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: denoising VAE on 64x64 windows, posterior mean at inference"},
+    title="Denoising variational autoencoder with a convolutional latent (loss = reconstruction + beta * KL)",
+    network_def={"_target_": "monai_denoise.networks.DenoisingVAE", "spatial_dims": 2, "in_channels": 1,
+                 "out_channels": 1, "latent_channels": "@latent_channels", "channels": [32, 64], "strides": [2, 2],
+                 "num_res_units": 1},
+    version="0.5.0",
+    changelog={"0.5.0": ("a VAE that learns: a convolutional latent (latent_channels 16 at a quarter of the slice "
+                         "size) from MONAI's AutoEncoder without normalisation, a linear output and the posterior's "
+                         "log-variance starting at -6, instead of VarAutoEncoder's dense latent on 64x64 windows, "
+                         "which collapsed to an average image (9.75 dB on the held-out EPI; now 29.56 dB); slices are "
+                         "denoised whole like the other bundles"),
+               "0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: denoising VAE on 64x64 windows, posterior mean at inference"},
     overrides={
-        "memory_format": "$torch.contiguous_format",
-        "latent_size": 256,
+        "latent_channels": 16,
         "beta": 0.01,
         "reconstruction": "mse",
-        "roi_size": [64, 64],
-        "patch_size": "@roi_size",
-        "adaptation#patch_size": "@roi_size#0",
-        "learning_rate": 0.001,
         "loss": {"_target_": "monai_denoise.losses.VAELoss", "beta": "@beta", "reconstruction": "@reconstruction"},
-        "validate#inferer": {"_target_": "SlidingWindowInferer", "roi_size": "@roi_size", "sw_batch_size": 16,
-                             "overlap": 0.5, "mode": "gaussian"},
-        "inferer#window_multiple": None,
     },
-    references=("Kingma D. P. and Welling M., Auto-Encoding Variational Bayes, ICLR 2014",),
-    spatial_shape=(64, 64),
-    model_doc=("`DenoisingVAE`, built on MONAI's `VarAutoEncoder`: the encoder sees the noisy 64x64 window, the "
-               "decoder reconstructs the clean one from a latent code (`latent_size`, 256) drawn with the "
-               "reparameterisation trick. Loss `VAELoss`: reconstruction (`reconstruction`: mse or bce, per element) "
-               "+ `beta` x KL (per image element). Inference decodes the posterior mean, window by window "
-               "(`roi_size`, Gaussian-weighted overlap). Unlike the other bundles its weights stay in the default memory "
-               "format (`memory_format`): `VarAutoEncoder` flattens its features with `view`, which channels_last "
-               "tensors do not allow."),
-    measured=compare_measured("9.75 +- 0.04", "0.043 +- 0.003", "0.314", (9.75, 9.75, 9.75),
-                              "The VAE fails on this test: its dense latent code maps windows of pure background, "
-                              "which the head-filled MNI training slices never contain, to an average brain "
-                              "intensity (about 0.35), and its validation PSNR was still rising at epoch 30. "
-                              "Brain windows are reconstructed (mean 0.56 against 0.52 on a central crop)."),
+    references=("Kingma D. P. and Welling M., Auto-Encoding Variational Bayes, ICLR 2014",
+                "Burda Y. et al., Importance Weighted Autoencoders, ICLR 2016 (active latent units)"),
+    model_doc=("`DenoisingVAE`: MONAI's `AutoEncoder` encoder (channels 32, 64, strides 2, 2, residual units, no "
+               "normalisation) maps the noisy slice to features at a quarter of its size; 1x1 convolutions give the "
+               "posterior mean and log-variance of a `latent_channels` (16) x H/4 x W/4 code, sampled with the "
+               "reparameterisation trick, and the mirrored decoder reconstructs the clean slice from it, with no "
+               "skip connection past the code. Loss `VAELoss`: reconstruction (`reconstruction`: mse or bce, per "
+               "element) + `beta` (0.01) x KL (per image element). Inference decodes the posterior mean. "
+               "`monai-denoise visualise` draws the latent space and counts the active latent channels."),
+    measured=("Version 0.5.0: `python -m monai.bundle run --config_file configs/train.json --dataset_dir runs/data "
+              "--output_dir runs/vae --epochs 30` on the embedded sample (`monai-denoise prepare --sample`, Gaussian "
+              "noise sigma 0.05, 2 CPU cores), then `evaluate.json`: on the 48 seeded noisy test slices of the held-out "
+              "EPI run (192x192, padded background included) PSNR 29.56 dB, SSIM 0.843, MAE 0.0118 (noisy input "
+              "28.52 dB / 0.244; best validation PSNR 26.69 dB on the dipy b0 slices). `latent_channels` 16 was "
+              "chosen over 32 by the best validation PSNR of 30 epochs (26.69 against 26.40 dB); 14 of its 16 latent "
+              "channels are active (posterior means varying across windows; `monai-denoise visualise`), so the "
+              "posterior has not collapsed. Version 0.4.2, MONAI's "
+              "`VarAutoEncoder` with a dense 256-dimensional latent on 64x64 windows, reached 9.75 dB / 0.043 on the "
+              "same slices: it decoded every window to an average image. The VAE still trails the plain CAE (29.09 "
+              "dB / 0.931 in the 30-epoch comparison): everything it reconstructs passes a sampled code at a quarter "
+              "of the resolution."),
 )
 
 RESNET_AE = BundleSpec(
