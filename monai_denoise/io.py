@@ -18,7 +18,7 @@ from monai.utils import ensure_tuple
 from data_prep.volumes import isolated_gdcm
 
 from .atomic import atomic_path
-from .errors import DataError
+from .errors import DataError, describe
 from .transforms.intensity import check_finite
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def read_error(path: str, error: Exception) -> DataError:
         return DataError(f"{path}: the file is gone (it was listed when the run started; was it moved or deleted?); "
                          "put it back or run again without it")
     return DataError(f"{path}: cannot read the image data, the file may be damaged or truncated "
-                     f"({type(error).__name__}: {' '.join(str(error).split())[:200]}); replace or remove it")
+                     f"({describe(error)}); replace or remove it")
 
 
 class SaveNiftiLiked(MapTransform):

@@ -15,6 +15,7 @@ from conftest import REPO, TINY, UNET_BUNDLE, bundle_run_args, phantom, write_ni
 from ignite.engine import Events
 from test_bundle import workflow
 
+from monai_denoise.errors import DataError
 from monai_denoise.handlers import checkpoint_progress
 from monai_denoise.workflows import train_bundle
 
@@ -122,3 +123,12 @@ def test_commands_that_train_continue_an_interrupted_run_and_reuse_a_finished_on
     restarted = train_bundle("mri_denoising_dncnn", output, restart=True, dataset_dir=str(tiny_dataset), epochs=1,
                              **TINY)
     assert restarted.trainer.state.iteration == per_epoch
+
+
+def test_a_damaged_checkpoint_is_named_before_a_command_trains(tiny_dataset, tmp_path):
+    checkpoint = tmp_path / "run" / "models" / "checkpoint_last.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"\x00" * 64)
+
+    with pytest.raises(DataError, match=f"^{checkpoint}: not a readable training checkpoint [^\\n]* delete it"):
+        train_bundle("mri_denoising_dncnn", tmp_path / "run", dataset_dir=str(tiny_dataset), epochs=1, **TINY)

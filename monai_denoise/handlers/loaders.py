@@ -9,14 +9,9 @@ from pathlib import Path
 from ignite.engine import Engine
 from monai.handlers import CheckpointLoader
 
-from ..errors import DataError
+from ..errors import DataError, describe
 
 logger = logging.getLogger(__name__)
-
-
-def _cause(error: Exception) -> str:
-    """The first sentence of ``error``, on one line."""
-    return f"{type(error).__name__}: " + " ".join(str(error).split()).split(". ")[0][:200]
 
 
 class CheckedCheckpointLoader(CheckpointLoader):
@@ -42,7 +37,7 @@ class CheckedCheckpointLoader(CheckpointLoader):
         try:
             super().__call__(engine)
         except Exception as err:  # torch.load and load_state_dict raise many types for damaged or foreign files
-            raise DataError(f"{self.load_path}: {self.unreadable.format(cause=_cause(err))}") from err
+            raise DataError(f"{self.load_path}: {self.unreadable.format(cause=describe(err))}") from err
 
 
 class ResumeCheckpointLoader(CheckedCheckpointLoader):

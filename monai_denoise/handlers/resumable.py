@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from ignite.engine import Engine, Events
 
-from ..errors import DataError
+from ..errors import DataError, describe
 from .weights import save_atomically, unwrap
 
 logger = logging.getLogger(__name__)
@@ -72,5 +72,5 @@ def checkpoint_progress(path: str | os.PathLike) -> tuple[int, int] | None:
         trainer = torch.load(path, map_location="cpu", weights_only=True)["trainer"]
         return int(trainer["iteration"]), int(trainer["epoch_length"]) * int(trainer["max_epochs"])
     except Exception as err:
-        raise DataError(f"{path}: not a readable training checkpoint ({type(err).__name__}: {err}); delete it to "
-                        "train from the start") from err
+        raise DataError(f"{path}: not a readable training checkpoint ({describe(err)}); delete it to train from "
+                        "the start") from err
