@@ -16,14 +16,15 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import torch
+from monai.bundle import ConfigParser
 from monai.transforms import ResizeWithPadOrCrop
 from tqdm import tqdm
 
 from monai_denoise.atomic import atomic_directory
 from monai_denoise.errors import DataError
-from monai_denoise.transforms import PercentileNormalize
+from monai_denoise.modalities import get_modality
 
-from .sources import SourceVolume, is_picture, unique_ids
+from .sources import SourceVolume, is_dicom_file, is_picture, unique_ids
 from .splits import SPLITS, assign_splits, check_fractions
 from .volumes import check_input, load_volume
 
@@ -36,11 +37,15 @@ class PrepareConfig:
     """Parameters of a prepared dataset (recorded in its provenance).
 
     Attributes:
+        modality: the imaging modality (``mri``, ``ct``, ``xray``): its intensity mapping to [0, 1] (MRI: the
+            ``percentiles`` of each volume; CT: the fixed HU window; radiographs: the detector's full scale), and
+            whether its slices stay whole (CT, whose noise is simulated over the whole slice) or 2D images are cut
+            into tiles.
         axis: slicing direction after reorientation to RAS: ``axial``, ``coronal`` or ``sagittal``
             (a 2D picture has one plane and ignores it).
         size: side of the square output slices, padded or cropped; a multiple of 16. A 2D picture
             larger than this is cut into non-overlapping ``size`` x ``size`` tiles.
-        percentiles: (lower, upper) percentiles mapped to 0 and 1, per source volume, then clipped.
+        percentiles: (lower, upper) percentiles mapped to 0 and 1, per source volume, then clipped (MRI).
         fractions: training / validation / test fractions of volumes or subjects.
         split_by: ``volume`` (each file, all frames of a 4D series together) or ``subject``.
         subject_pattern: regular expression on the file path whose first group (or match) is the subject id.
@@ -49,6 +54,7 @@ class PrepareConfig:
         foreground_threshold: normalised intensity above which a pixel counts as foreground.
     """
 
+    modality: str = "mri"
     axis: str = "axial"
     size: int = 192
     percentiles: tuple[float, float] = (0.5, 99.5)
@@ -61,6 +67,7 @@ class PrepareConfig:
     command: list[str] = field(default_factory=lambda: list(sys.argv))
 
     def validate(self) -> None:
+        get_modality(self.modality)
         if self.axis not in AXES:
             raise DataError(f"axis must be one of {sorted(AXES)}, got {self.axis!r}")
         if self.size <= 0 or self.size % 16:
@@ -150,7 +157,9 @@ def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: Pre
     axis = AXES[config.axis]
     ids = unique_ids([s.path for s in sources])
     subjects = {s.path: _subject_of(s.path, config, ids[s.path]) for s in sources}
-    normalize = PercentileNormalize(*config.percentiles, clip=True)
+    modality = get_modality(config.modality)
+    normalize = ConfigParser({"percentiles": list(config.percentiles),
+                              "normalize": modality.prepare_intensity}).get_parsed_content("normalize")
     resize = ResizeWithPadOrCrop(spatial_size=(config.size, config.size))
 
     rows = []
@@ -163,7 +172,7 @@ def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: Pre
             except ValueError as err:
                 raise DataError(str(err)) from err
             stats = volume.meta["normalization"]
-            picture = is_picture(source.path)
+            picture = (is_picture(source.path) or is_dicom_file(source.path)) and not modality.whole_slices
             plane_axis = 2 if picture else axis
             spacing = tuple(float(s) for i, s in enumerate(volume.pixdim[:3]) if i != plane_axis)
             vol_id = ids[source.path]
@@ -197,7 +206,9 @@ def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: Pre
         provenance = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                       "command": config.command,
                       "parameters": {k: v for k, v in asdict(config).items() if k != "command"},
+                      "modality": modality.name,
                       "sources": [str(s.path) for s in sources],
+                      "source_terms": {str(s.path): s.terms for s in sources if s.terms},
                       "slices_per_split": {split: len(items) for split, items in datalist.items()},
                       "package_versions": _package_versions()}
         (staging / "provenance.json").write_text(json.dumps(provenance, indent=2))

@@ -25,11 +25,13 @@ class SourceVolume:
     """One input: a 3D volume or a 4D series (NIfTI file), a DICOM series (its folder), or a 2D picture (PNG,
     JPEG, TIFF).
 
-    ``split`` pins the file to a split (used by the embedded sample); None lets the splitter choose.
+    ``split`` pins the file to a split (used by the embedded sample); None lets the splitter choose. ``terms`` are
+    the terms of use of a file from the embedded sample, recorded in the prepared dataset's provenance.
     """
 
     path: Path
     split: str | None = None
+    terms: str = ""
 
 
 def _package_file(package: str, relative: str) -> Path:
@@ -60,6 +62,44 @@ def sample_volumes() -> list[SourceVolume]:
         *(SourceVolume(_package_file("skimage", f"data/{name}"), "training") for name in SAMPLE_PHOTOGRAPHS),
         SourceVolume(_package_file("dipy", "data/files/S0_10slices.nii.gz"), "validation"),
         SourceVolume(_package_file("nibabel", "tests/data/example4d.nii.gz"), "test"),
+    ]
+
+
+def ct_sample_volumes() -> list[SourceVolume]:
+    """The embedded CT sample: real CT slices shipped with ``pydicom-data`` and ``pydicom``, one role each.
+
+    - training: ``eCT_Supplemental.dcm`` (NEMA's enhanced multi-frame CT sample, brain, 2 frames) and pydicom's
+      ``J2K_pixelrep_mismatch.dcm`` (head CT donated to pydicom's issue 1149, JPEG 2000),
+    - validation: ``explicit_VR-UN.dcm`` (abdomen CT, JPEG 2000; pydicom-data gives no origin),
+    - test: ``bad_sequence.dcm`` (neck CT donated to pydicom's issue 1067, JPEG lossless).
+
+    ``pydicom-data`` is MIT-licensed and its images are NEMA test images or were donated for pydicom's tests. Left
+    out: ``693_*.dcm`` (head CT), which carries a patient id of the CQ500 data set, published for non-commercial use
+    only (CC BY-NC-SA 4.0).
+    """
+    return [
+        SourceVolume(_package_file("data_store", "data/eCT_Supplemental.dcm"), "training"),
+        SourceVolume(_package_file("pydicom", "data/test_files/J2K_pixelrep_mismatch.dcm"), "training"),
+        SourceVolume(_package_file("data_store", "data/explicit_VR-UN.dcm"), "validation"),
+        SourceVolume(_package_file("data_store", "data/bad_sequence.dcm"), "test"),
+    ]
+
+
+def xray_sample_volumes() -> list[SourceVolume]:
+    """The embedded radiograph sample: NEMA's computed radiographs shipped with ``pydicom-data`` (MIT; NEMA WG04
+    test images) and scikit-image photographs.
+
+    - training: ``RG1_UNCR.dcm`` (chest CR, 1955x1841, 15 bits, MONOCHROME1) in tiles, with the photographs of the
+      MRI sample (``SAMPLE_PHOTOGRAPHS``) as extra texture,
+    - validation: scikit-image's ``microaneurysms.png`` (a retinal angiogram) and ``page.png`` (no third radiograph
+      ships in a package),
+    - test: ``RG3_UNCR.dcm`` (ankle CR, 1760x1760, 10 bits, MONOCHROME1) in tiles.
+    """
+    return [
+        SourceVolume(_package_file("data_store", "data/RG1_UNCR.dcm"), "training"),
+        *(SourceVolume(_package_file("skimage", f"data/{name}"), "training") for name in SAMPLE_PHOTOGRAPHS),
+        *(SourceVolume(_package_file("skimage", f"data/{name}"), "validation") for name in ("microaneurysms.png", "page.png")),
+        SourceVolume(_package_file("data_store", "data/RG3_UNCR.dcm"), "test"),
     ]
 
 
@@ -111,11 +151,12 @@ def is_dicom_series(path: Path) -> bool:
 
 
 def find_files(inputs: list[str | Path], suffixes: tuple[str, ...] = NIFTI_SUFFIXES,
-               dicom: bool = False) -> list[Path]:
+               dicom: bool = False, dicom_series: bool = True) -> list[Path]:
     """Expand files and folders (searched recursively) into a sorted list of files ending with ``suffixes``.
 
     With ``dicom``, every folder that holds DICOM files (see :func:`is_dicom_series`) is one more input: the
     folder of a DICOM series, given itself, found inside a given folder, or the folder of a given DICOM file.
+    With ``dicom_series=False`` (radiographs, one image per file) every DICOM file is an input of its own instead.
 
     A file or series reached twice (by two inputs, or through a symbolic link) is listed once.
 
@@ -131,14 +172,16 @@ def find_files(inputs: list[str | Path], suffixes: tuple[str, ...] = NIFTI_SUFFI
         if item.is_dir():
             tree = sorted(item.rglob("*"))
             files = [p for p in tree if p.is_file() and has_suffix(p, suffixes)]
-            if dicom:
+            if dicom and dicom_series:
                 files += [p for p in (item, *tree) if is_dicom_series(p)]
+            elif dicom:
+                files += [p for p in tree if p.is_file() and not has_suffix(p, suffixes) and is_dicom_file(p)]
             if not files:
                 raise DataError(f"{item}: folder holds no {wanted} file{' and no DICOM series' if dicom else ''}")
             found.extend(files)
         elif item.is_file():
             if dicom and not has_suffix(item, suffixes) and is_dicom_file(item):
-                found.append(item.parent)
+                found.append(item.parent if dicom_series else item)
                 continue
             if not has_suffix(item, suffixes):
                 raise DataError(f"{item}: not a supported file (expected {wanted}"

@@ -19,10 +19,11 @@ from monai.data import MetaTensor
 from monai.transforms import EnsureChannelFirst, LoadImage, Orientation
 from PIL import Image
 
+from monai_denoise.dicom import as_volume, read_dicom_image
 from monai_denoise.errors import DataError
-from monai_denoise.transforms import check_finite
+from monai_denoise.transforms import FULL_SCALE, check_finite
 
-from .sources import is_dicom_file, is_picture
+from .sources import is_dicom_file, is_nifti, is_picture
 
 _load = LoadImage(reader="NibabelReader", image_only=True, dtype=np.float32)
 _load_dicom = LoadImage(reader="ITKReader", image_only=True, dtype=np.float32)
@@ -38,14 +39,20 @@ def _check_file(path: Path) -> None:
 
 
 def check_input(path: Path) -> tuple[int, ...]:
-    """Check a 3D / 4D NIfTI file, a DICOM series folder or a 2D picture (by its suffix); return its shape.
+    """Check a 3D / 4D NIfTI file, a DICOM series folder, a single DICOM image file (a CT slice or frames, a
+    radiograph) or a 2D picture (by its suffix); return its shape (a DICOM file: ``(F, H, W)``, read whole).
 
     Raises:
-        DataError: see :func:`check_nifti_header`, :func:`check_dicom_series` and :func:`check_picture`.
+        DataError: see :func:`check_nifti_header`, :func:`check_dicom_series`, :func:`check_picture` and
+            :func:`monai_denoise.dicom.read_dicom_image`.
     """
     if path.is_dir():
         return check_dicom_series(path)
-    return check_picture(path) if is_picture(path) else check_nifti_header(path)
+    if is_picture(path):
+        return check_picture(path)
+    if not is_nifti(path) and path.is_file() and is_dicom_file(path):
+        return read_dicom_image(path)[0].shape
+    return check_nifti_header(path)
 
 
 @contextmanager
@@ -237,7 +244,9 @@ def available_memory() -> int:
 def load_picture(path: Path) -> MetaTensor:
     """Read a 2D picture into a float32 ``(1, H, W, 1)`` MetaTensor with unit spacing.
 
-    Colour pictures become their luminance (PIL's ``L`` mode); 16-bit and float pictures keep their values.
+    Colour pictures become their luminance (PIL's ``L`` mode); 16-bit and float pictures keep their values. The meta
+    data's :data:`~monai_denoise.transforms.FULL_SCALE` is the largest value the picture's type stores (255 for 8
+    bits, 65535 for 16), the white of a picture read as a linear signal; none for float pictures.
 
     Raises:
         DataError: see :func:`check_picture`; also truncated data.
@@ -246,24 +255,31 @@ def load_picture(path: Path) -> MetaTensor:
     try:
         with Image.open(path) as image:
             keeps_values = image.mode in ("I", "F") or image.mode.startswith("I;16")
+            full_scale = {"F": None, "I": 65535.0}.get(image.mode, 65535.0 if keeps_values else 255.0)
             array = np.asarray(image if keeps_values else image.convert("L"), dtype=np.float32)
     except Exception as err:
         raise DataError(f"{path}: cannot read the image data, the file may be truncated "
                         f"({type(err).__name__}: {err})") from err
-    return MetaTensor(torch.from_numpy(array.copy())[None, :, :, None], affine=torch.eye(4),
-                      meta={"filename_or_obj": str(path)})
+    meta = {"filename_or_obj": str(path), **({FULL_SCALE: full_scale} if full_scale else {})}
+    return MetaTensor(torch.from_numpy(array.copy())[None, :, :, None], affine=torch.eye(4), meta=meta)
 
 
 def load_volume(path: Path, reorient: bool = True) -> MetaTensor:
     """Read ``path`` into a float32 ``(T, X, Y, Z)`` MetaTensor (T = 1 for a 3D volume), RAS-oriented.
 
-    A folder is a DICOM series, see :func:`load_dicom_series`. A 2D picture (PNG, JPEG, TIFF) becomes ``(1, H, W, 1)`` as it is stored, see :func:`load_picture`.
+    A folder is a DICOM series, see :func:`load_dicom_series`. A single DICOM image file (a CT slice or enhanced
+    multi-frame CT in HU, a radiograph as its linear detector signal, see :func:`monai_denoise.dicom.read_dicom_image`)
+    becomes ``(1, W, H, F)``. A 2D picture (PNG, JPEG, TIFF) becomes ``(1, H, W, 1)`` as it is stored, see
+    :func:`load_picture`.
 
     Raises:
         DataError: see :func:`check_input`; also truncated data, and NaN or Inf voxels.
     """
     if path.is_dir():
         volume = load_dicom_series(path)
+    elif not is_nifti(path) and not is_picture(path) and path.is_file() and is_dicom_file(path):
+        volume = as_volume(*read_dicom_image(path))
+        volume.meta["filename_or_obj"] = str(path)
     elif is_picture(path):
         volume = load_picture(path)
     else:

@@ -21,11 +21,17 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
                    help="NIfTI files (3D or 4D), DICOM series (a folder each), 2D pictures (PNG, JPEG, TIFF; cut into "
                         "--size tiles) or folders of them")
     p.add_argument("--sample", action="store_true",
-                   help="use the embedded sample (MNI152 T1, dipy scans, scikit-image photographs, EPI)")
+                   help="use the modality's embedded sample (MRI: MNI152 T1, dipy scans, scikit-image photographs, "
+                        "EPI; CT: pydicom-data CT slices; xray: pydicom-data radiographs and photographs)")
+    p.add_argument("--modality", default="mri", choices=["mri", "ct", "xray"],
+                   help="imaging modality: intensity mapping (MRI percentiles, CT HU window, radiograph full scale) "
+                        "and slicing (default mri)")
     p.add_argument("--output", required=True, help="output folder (datalist.json, manifest.csv, images/)")
     p.add_argument("--axis", default="axial", choices=["axial", "coronal", "sagittal"])
-    p.add_argument("--size", type=int, default=192, help="square slice size, a multiple of 16 (default 192)")
-    p.add_argument("--percentiles", type=float, nargs=2, default=(0.5, 99.5), metavar=("LOW", "HIGH"))
+    p.add_argument("--size", type=int, help="square slice or tile size, a multiple of 16 (default: the modality's, "
+                                            "MRI 192, CT 512 (whole slices), radiograph tiles 256)")
+    p.add_argument("--percentiles", type=float, nargs=2, default=(0.5, 99.5), metavar=("LOW", "HIGH"),
+                   help="MRI: the percentiles of each volume mapped to 0 and 1 (default 0.5 99.5)")
     p.add_argument("--split", type=float, nargs=3, default=(0.7, 0.15, 0.15), metavar=("TRAIN", "VAL", "TEST"),
                    help="fractions of volumes (or subjects) per split")
     p.add_argument("--split-by", choices=["volume", "subject"], default="volume")
@@ -37,15 +43,20 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
 
 def _run_prepare(args: argparse.Namespace) -> None:
     from data_prep import PrepareConfig, prepare_dataset
-    from data_prep.sources import NIFTI_SUFFIXES, PICTURE_SUFFIXES, SourceVolume, find_files, sample_volumes
+    from data_prep.sources import NIFTI_SUFFIXES, PICTURE_SUFFIXES, SourceVolume, find_files
 
+    from .modalities import get_modality
+
+    modality = get_modality(args.modality)
     if args.sample and args.inputs:
         raise DataError("give either INPUT paths or --sample, not both")
     if args.sample:
-        sources = sample_volumes()
+        sources = modality.sample_volumes()
     else:
-        sources = [SourceVolume(p) for p in find_files(args.inputs, NIFTI_SUFFIXES + PICTURE_SUFFIXES, dicom=True)]
-    config = PrepareConfig(axis=args.axis, size=args.size, percentiles=tuple(args.percentiles),
+        sources = [SourceVolume(p) for p in find_files(args.inputs, NIFTI_SUFFIXES + PICTURE_SUFFIXES, dicom=True,
+                                                       dicom_series=modality.dicom_series)]
+    config = PrepareConfig(modality=modality.name, axis=args.axis, size=args.size or modality.prepare_size,
+                           percentiles=tuple(args.percentiles),
                            fractions=tuple(args.split), split_by=args.split_by,
                            subject_pattern=args.subject_pattern, seed=args.seed, min_foreground=args.min_foreground)
     manifest = prepare_dataset(sources, args.output, config, overwrite=args.overwrite)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..modalities import MRI, Modality
+
 
 @dataclass(frozen=True)
 class BundleSpec:
@@ -21,6 +23,7 @@ class BundleSpec:
         model_doc: the "Model" paragraph of ``docs/README.md``.
         measured: the "Measured" paragraph of ``docs/README.md``: figures and the command that produced them.
         spatial_shape: the input slice shape in ``metadata.json`` (MONAI's ``"16*n"`` notation or fixed sizes).
+        modality: the imaging modality: reading, intensity mapping, noise and metadata come from it.
         noise_level_map: the network takes the noise level as a second input channel (FFDNet / DRUNet
             conditioning): training appends the sigma each patch was drawn with, evaluation the known
             sigma, inference ``noise_level`` (a sigma, or ``"estimate"``: estimated from the scan).
@@ -37,6 +40,7 @@ class BundleSpec:
     measured: str = ""
     spatial_shape: tuple = ("16*n", "16*n")
     noise_level_map: bool = False
+    modality: Modality = MRI
 
 
 PIPELINE_0_2 = ("faster, broader training: patches as plain tensors (no MetaTensor cost) from 2 persistent DataLoader "

@@ -25,11 +25,6 @@ CHECK_TRAINING = ("$monai_denoise.runs.check_planned_run(@train#trainer, @datase
                   "@val_interval)")
 """Refuse a training run that would train nothing or never validate, before it starts."""
 
-NOISE = {"type": "gaussian", "sigma": 0.05, "clip": False, "seed": 20261122}
-"""The noise of the seeded validation and test slices (``train.json``, ``evaluate.json``); training draws it too
-unless ``train_noise`` says otherwise."""
-
-
 def _common(spec: BundleSpec) -> dict:
     """Keys shared by every config of a bundle (model-zoo names: bundle_root, device, dataset_dir, ...)."""
     return {
@@ -40,7 +35,7 @@ def _common(spec: BundleSpec) -> dict:
         "ckpt_dir": "$@output_dir + '/models'",
         "device": "$torch.device('cuda:0' if torch.cuda.is_available() else 'cpu')",
         "amp": "$torch.cuda.is_available()",
-        "roi_size": [192, 192],
+        "roi_size": list(spec.modality.roi_size),
         "network_def": spec.network_def,
         "memory_format": "$torch.channels_last",
         "network": "$@network_def.to(@device, memory_format=@memory_format)",
@@ -56,16 +51,12 @@ def _load(keys: list[str], track_meta: bool = True) -> list[dict]:
     ]
 
 
-def _noise(seed: str | None, section: str = "noise") -> dict:
-    return {"_target_": "monai_denoise.transforms.SyntheticNoised", "keys": "image", "label_key": "label",
-            "kind": f"@{section}#type", "sigma": f"@{section}#sigma", "clip": f"@{section}#clip", "seed": seed}
-
-
 def _training_noise(spec: BundleSpec) -> list[dict]:
     """Fresh noise on every patch; a noise-level-conditioned network also gets the drawn sigma as a channel."""
+    noise = spec.modality.noise_config(None, "train_noise")
     if not spec.noise_level_map:
-        return [_noise(None, "train_noise")]
-    return [{**_noise(None, "train_noise"), "sigma_key": "noise_sigma"},
+        return [noise]
+    return [{**noise, "sigma_key": "noise_sigma"},
             {"_target_": "monai_denoise.transforms.NoiseLevelMapd", "keys": "image", "sigma_key": "noise_sigma"}]
 
 
@@ -98,7 +89,7 @@ def _evaluation_section(spec: BundleSpec, data_key: str, metric_prefix: str, han
     """The ``validate`` section: seeded noisy slices -> network -> clamp to [0, 1] -> metrics."""
     key_metric, additional = _metrics(metric_prefix)
     return {
-        "preprocessing": {"_target_": "Compose", "transforms": _load(["image"]) + [_noise("@noise#seed")]},
+        "preprocessing": {"_target_": "Compose", "transforms": _load(["image"]) + [spec.modality.noise_config("@noise#seed")]},
         "dataset": {"_target_": "CacheDataset", "data": _datalist(data_key),
                     "transform": "@validate#preprocessing", "cache_rate": 1.0, "num_workers": 0},
         "dataloader": {"_target_": "DataLoader", "dataset": "@validate#dataset", "batch_size": 8,
@@ -153,7 +144,7 @@ def train_config(spec: BundleSpec) -> dict:
     return {
         **_common(spec),
         "imports": IMPORTS + TRAINING_IMPORTS,
-        "noise": NOISE,
+        "noise": spec.modality.noise,
         "log_dir": "$@output_dir + '/logs'",
         "epochs": 100,
         "val_interval": 1,
@@ -173,20 +164,21 @@ def train_config(spec: BundleSpec) -> dict:
                        "network": "@network", "filename": "model.pt", "enabled": "@rank_zero"},
         "resume_state": {"model": "@network", "optimizer": "@optimizer", "lr_scheduler": "@lr_scheduler",
                          "best_model": "@best_model"},
-        "train_noise": {"type": "@noise#type", "sigma": "@noise#sigma", "clip": "@noise#clip"},
-        "zoom_out": {"prob": 0.5, "min_zoom": 0.5},
+        "train_noise": {key: f"@noise#{key}" for key in spec.modality.noise if key != "seed"},
+        **({"zoom_out": {"prob": 0.5, "min_zoom": 0.5}} if spec.modality.zoom_out else {}),
         "loss": {"_target_": "torch.nn.MSELoss"},
         "optimizer": {"_target_": "torch.optim.AdamW", "params": "$@network.parameters()", "lr": "@learning_rate",
                       "weight_decay": 0.0001},
         "lr_scheduler": {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR", "optimizer": "@optimizer",
                          "T_max": "@epochs", "eta_min": "$@learning_rate * 0.01"},
         "train": {
-            "preprocessing": {"_target_": "Compose", "transforms": _load(["image"], track_meta=False) + [
+            "preprocessing": {"_target_": "Compose", "transforms": _load(["image"], track_meta=spec.modality.noise_reads_meta) + [
                 {"_target_": "RandFlipd", "keys": "image", "prob": 0.5, "spatial_axis": 0},
                 {"_target_": "RandFlipd", "keys": "image", "prob": 0.5, "spatial_axis": 1},
                 {"_target_": "RandRotate90d", "keys": "image", "prob": 0.5},
-                {"_target_": "RandZoomd", "keys": "image", "prob": "@zoom_out#prob", "min_zoom": "@zoom_out#min_zoom",
-                 "max_zoom": 1.0, "mode": "area", "padding_mode": "constant", "keep_size": True},
+                *([{"_target_": "RandZoomd", "keys": "image", "prob": "@zoom_out#prob",
+                    "min_zoom": "@zoom_out#min_zoom", "max_zoom": 1.0, "mode": "area", "padding_mode": "constant",
+                    "keep_size": True}] if spec.modality.zoom_out else []),
                 *_training_noise(spec),
                 {"_target_": "RandSpatialCropSamplesd", "keys": ["image", "label"], "roi_size": patch,
                  "num_samples": "@patches_per_slice", "random_size": False},
@@ -224,26 +216,27 @@ def evaluate_config(spec: BundleSpec) -> dict:
         "metrics_table": {"_target_": "monai_denoise.handlers.MetricsTableWriter",
                           "output_path": "$@output_dir + '/metrics/test_metrics.csv'"},
     }
-    return {**_common(spec), "noise": NOISE, "validate": _evaluation_section(spec, "test", "", handlers),
+    return {**_common(spec), "noise": spec.modality.noise, "validate": _evaluation_section(spec, "test", "", handlers),
             "initialize": ["$monai.utils.set_determinism(seed=0)"], "run": ["$@validate#evaluator.run()"]}
 
 
-def _scans() -> dict:
+def _scans(spec: BundleSpec) -> dict:
     """The user's scans, as ``inference.json`` and ``adapt.json`` read them: every NIfTI volume or 4D series and
     every DICOM series (a folder) in ``dataset_dir``, loaded as ``(T, X, Y, Z)`` (T = 1 for a volume), RAS-oriented
-    and percentile-normalised."""
+    and mapped to [0, 1] by the modality's intensity mapping."""
+    intensity = spec.modality.intensity
     return {
         "imports": IMPORTS + ["$import numpy"],
         "ckpt_path": "$@bundle_root + '/models/model.pt'",
-        "percentiles": [0.5, 99.5],
+        **spec.modality.intensity_keys,
         "data": {"_target_": "monai_denoise.data.list_volumes", "inputs": "@dataset_dir"},
         "loading": [
             {"_target_": "LoadImaged", "keys": "image", "reader": "monai_denoise.io.ScanReader",
              "dtype": "$numpy.float32"},
             {"_target_": "EnsureChannelFirstd", "keys": "image"},
             {"_target_": "Orientationd", "keys": "image", "axcodes": "RAS", "labels": None},
-            {"_target_": "monai_denoise.transforms.PercentileNormalized", "keys": "image",
-             "lower": "@percentiles#0", "upper": "@percentiles#1", "clip": False},
+            {"_target_": intensity["_target_"], "keys": "image",
+             **{k: v for k, v in intensity.items() if k != "_target_"}},
         ],
     }
 
@@ -254,7 +247,7 @@ def inference_config(spec: BundleSpec) -> dict:
     type name such as ``"float32"``, see ``monai_denoise.io.SaveNiftiLiked``)."""
     return {
         **_common(spec),
-        **_scans(),
+        **_scans(spec),
         "output_dir": "$@bundle_root + '/eval'",
         "output_dtype": "input",
         "slice_axis": 2,
@@ -331,7 +324,7 @@ def adapt_config(spec: BundleSpec) -> dict:
     }
     return {
         **_common(spec),
-        **_scans(),
+        **_scans(spec),
         "imports": IMPORTS + TRAINING_IMPORTS,
         "output_dir": "$@bundle_root + '/adapted'",
         "log_dir": "$@output_dir + '/logs'",
@@ -402,7 +395,9 @@ def _input_channels(spec: BundleSpec) -> dict:
 def metadata(spec: BundleSpec) -> dict:
     """``metadata.json`` with every key the MONAI bundle spec requires."""
     versions = {name: version(name) for name in ("nibabel", "pytorch-ignite", "tensorboard", "monai-denoise")}
-    image = {"type": "image", "format": "magnitude", "modality": "MR", "num_channels": 1,
+    modality = spec.modality
+    image = {"type": "image", "format": modality.image_format, "modality": "/".join(modality.dicom_modalities),
+             "num_channels": 1,
              "spatial_shape": list(spec.spatial_shape), "dtype": "float32", "value_range": [0, 1], "is_patch_data": False}
     return {
         "schema": "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/meta_schema_20240725.json",
@@ -414,19 +409,16 @@ def metadata(spec: BundleSpec) -> dict:
         "required_packages_version": versions,
         "supported_apps": {},
         "name": spec.name,
-        "task": "MRI denoising",
-        "description": f"{spec.title}. Trained on intensity-normalised 2D slices with synthetic noise; "
-                       "inference denoises 3D volumes and 4D series slice by slice and restores the input's scale.",
+        "task": f"{modality.title} denoising",
+        "description": f"{spec.title}. {modality.description}",
         "authors": "monai-denoise contributors",
         "copyright": "Copyright (c) monai-denoise contributors",
-        "data_source": ("Embedded sample: MNI152 2009a T1 template (nilearn), dipy test_piesno and 15 "
-                        "scikit-image photographs in tiles (training), "
-                        "dipy S0_10slices b0 (validation), nibabel example4d EPI (test)"),
-        "data_type": "nifti",
-        "image_classes": "single channel magnitude MR slice, normalised to [0, 1] by the 0.5 / 99.5 percentiles",
+        "data_source": modality.data_source,
+        "data_type": modality.data_type,
+        "image_classes": modality.image_classes,
         "label_classes": "the clean slice (training target)",
         "pred_classes": "the denoised slice, same shape and range",
-        "intended_use": "Research use: denoising MR magnitude images. Not a medical device; not for diagnosis.",
+        "intended_use": modality.intended_use,
         "references": [*spec.references, R2R_PAPER],
         "network_data_format": {
             "inputs": {"image": {**image, **_input_channels(spec)}},

@@ -1,9 +1,10 @@
-from .intensity import PercentileNormalize, PercentileNormalized, check_finite
+from .intensity import FULL_SCALE, PercentileNormalize, PercentileNormalized, WindowNormalize, WindowNormalized, check_finite
 from .noise import NOISE_TYPES, PoissonNoise, SyntheticNoise, SyntheticNoised, item_seed
 from .noise_level import NoiseLevel, NoiseLevelMap, NoiseLevelMapd, NoiseLeveld, estimate_noise_sigma, estimate_series_sigma
 from .recorrupt import Recorrupt, Recorruptd
 from .series import RandFrameSamplesd
+from .xray_noise import PoissonGaussianNoise, PoissonGaussianNoised
 
-__all__ = ["NOISE_TYPES", "NoiseLevel", "NoiseLevelMap", "NoiseLevelMapd", "NoiseLeveld", "PercentileNormalize",
-           "PercentileNormalized", "PoissonNoise", "RandFrameSamplesd", "Recorrupt", "Recorruptd", "SyntheticNoise", "SyntheticNoised",
-           "check_finite", "estimate_noise_sigma", "estimate_series_sigma", "item_seed"]
+__all__ = ["FULL_SCALE", "NOISE_TYPES", "NoiseLevel", "NoiseLevelMap", "NoiseLevelMapd", "NoiseLeveld", "PercentileNormalize",
+           "PercentileNormalized", "PoissonGaussianNoise", "PoissonGaussianNoised", "PoissonNoise", "RandFrameSamplesd", "Recorrupt", "Recorruptd", "SyntheticNoise", "SyntheticNoised",
+           "WindowNormalize", "WindowNormalized", "check_finite", "estimate_noise_sigma", "estimate_series_sigma", "item_seed"]

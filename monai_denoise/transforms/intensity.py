@@ -14,7 +14,11 @@ from monai.utils import convert_to_tensor
 
 from ..errors import DataError
 
-__all__ = ["PercentileNormalize", "PercentileNormalized", "check_finite"]
+__all__ = ["FULL_SCALE", "PercentileNormalize", "PercentileNormalized", "WindowNormalize", "WindowNormalized", "check_finite"]
+
+FULL_SCALE = "full_scale"
+"""Meta key of the largest value a source can store (``2 ** BitsStored - 1`` of a radiograph), which
+:class:`WindowNormalize` maps to 1 where it is given no upper bound."""
 
 
 def check_finite(img: torch.Tensor | np.ndarray, name: str = "image") -> None:
@@ -78,6 +82,76 @@ class PercentileNormalized(MapTransform, InvertibleTransform):
                  allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
         self.normalizer = PercentileNormalize(lower, upper, clip)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.normalizer(d[key])
+        return d
+
+    def inverse(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.normalizer.inverse(d[key])
+        return d
+
+
+class WindowNormalize(InvertibleTransform, Transform):
+    """Map a fixed intensity window ``[low, high]`` linearly to [0, 1]: ``(x - low) / (high - low)``.
+
+    For units that mean the same in every image, where per-image percentiles would not: Hounsfield units of CT
+    (``low=-1000, high=1000``: air 0, water 0.5, 1000 HU 1; denser bone above 1) and the linear detector signal of a
+    radiograph (``low=0`` and, with ``high=None``, the source's full scale from its meta data, :data:`FULL_SCALE`,
+    e.g. ``2 ** BitsStored - 1``). Invertible, so a denoised image maps back to the scanner's units.
+
+    Args:
+        low: value mapped to 0, in the image's units (e.g. HU).
+        high: value mapped to 1, above ``low``; None to take the image's ``meta[FULL_SCALE]``.
+        clip: clip the result to [0, 1]. Default False: values outside the window stay outside it, exactly invertible.
+    """
+
+    def __init__(self, low: float = 0.0, high: float | None = None, clip: bool = False) -> None:
+        if high is not None and not high > low:
+            raise ValueError(f"window must satisfy low < high, got {low}, {high}")
+        self.low = float(low)
+        self.high = high
+        self.clip = clip
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        """Normalise ``img`` (any shape, e.g. ``(C, H, W[, D])``); returns float32."""
+        img = convert_to_tensor(img, track_meta=True, dtype=torch.float32)
+        name = str(img.meta.get("filename_or_obj", "image")) if isinstance(img, MetaTensor) else "image"
+        check_finite(img, name)
+        high = self.high
+        if high is None:
+            high = img.meta.get(FULL_SCALE) if isinstance(img, MetaTensor) else None
+            if high is None:
+                raise DataError(f"{name}: no full-scale value in its meta data ({FULL_SCALE!r}) and no window given; "
+                                "read it with monai_denoise.io.ScanReader or set the window's high value")
+            high = float(torch.as_tensor(high).flatten()[0])
+            if not high > self.low:
+                raise DataError(f"{name}: full scale {high} is not above the window's low value {self.low}")
+        out = (img - self.low) / (high - self.low)
+        if self.clip:
+            out = out.clamp(0.0, 1.0)
+        if isinstance(out, MetaTensor):
+            out.meta["normalization"] = {"lower_value": self.low, "upper_value": high}
+        self.push_transform(out, extra_info={"lower_value": self.low, "upper_value": high})
+        return out
+
+    def inverse(self, data: torch.Tensor) -> torch.Tensor:
+        """Map normalised intensities back: ``x * (high - low) + low``."""
+        info = self.pop_transform(data)["extra_info"]
+        return data * (info["upper_value"] - info["lower_value"]) + info["lower_value"]
+
+
+class WindowNormalized(MapTransform, InvertibleTransform):
+    """Dictionary wrapper of :class:`WindowNormalize`."""
+
+    def __init__(self, keys: KeysCollection, low: float = 0.0, high: float | None = None, clip: bool = False,
+                 allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.normalizer = WindowNormalize(low, high, clip)
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
