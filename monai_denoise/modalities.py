@@ -36,6 +36,8 @@ class Modality:
             It copies the clean image to ``label`` first and takes a ``seed`` (per-item seeded noise).
         noise_reads_meta: the noise transform reads the image's meta data (CT: the pixel spacing in mm), so
             training keeps it until the noise is added.
+        clip_labels: clean images can leave [0, 1] (CT: bone above the HU window), so evaluation clips them to it
+            as it clips the predictions: the metrics are over the window.
         zoom_out: whether training may zoom slices out before adding noise (not where the noise texture has a
             physical scale, as CT's has).
         whole_slices: the noise needs the whole slice (CT: every ray crosses the whole body), so ``prepare`` keeps
@@ -63,6 +65,7 @@ class Modality:
     noise_transform: str
     noise_arguments: dict[str, str]
     noise_reads_meta: bool
+    clip_labels: bool
     zoom_out: bool
     whole_slices: bool
     sample: str
@@ -112,6 +115,7 @@ MRI = Modality(
     noise_transform="monai_denoise.transforms.SyntheticNoised",
     noise_arguments={"kind": "type", "sigma": "sigma", "clip": "clip"},
     noise_reads_meta=False,
+    clip_labels=False,
     zoom_out=True,
     whole_slices=False,
     sample="data_prep.sources.sample_volumes",
@@ -142,6 +146,7 @@ CT = Modality(
     noise_transform="monai_denoise.transforms.LowDoseCTNoised",
     noise_arguments={"i0": "i0", "electronic_std": "electronic_std", "views": "views"},
     noise_reads_meta=True,
+    clip_labels=True,
     zoom_out=False,
     whole_slices=True,
     sample="data_prep.sources.ct_sample_volumes",
@@ -175,6 +180,7 @@ XRAY = Modality(
     noise_transform="monai_denoise.transforms.PoissonGaussianNoised",
     noise_arguments={"photons": "photons", "electronic_std": "electronic_std"},
     noise_reads_meta=False,
+    clip_labels=False,
     zoom_out=True,
     whole_slices=False,
     sample="data_prep.sources.xray_sample_volumes",

@@ -16,6 +16,7 @@ from conftest import HAS_CXX, TINY, UNET_BUNDLE, phantom, write_nifti
 from monai.bundle import ConfigWorkflow
 
 from monai_denoise.bundle import BUNDLES, stale_files, write_bundle
+from monai_denoise.modalities import MRI
 from monai_denoise.bundle.template import apply_overrides
 from monai_denoise.transforms import SyntheticNoised
 
@@ -54,7 +55,9 @@ def test_metadata_has_mandatory_keys(name):
     assert set(MANDATORY_METADATA) <= set(meta)
     assert meta["version"] in meta["changelog"] and meta["references"]
     image = meta["network_data_format"]["inputs"]["image"]
-    assert image["modality"] == "MR" and image["value_range"] == [0, 1] and image["channel_def"]
+    assert image["modality"] == "/".join(BUNDLES[name].modality.dicom_modalities)
+    assert image["value_range"] == [0, 1] and image["channel_def"]
+    assert name.startswith(f"{BUNDLES[name].modality.name}_denoising_")
 
 
 def test_training_writes_best_and_last_checkpoints_and_logs(trained_bundle):
@@ -170,7 +173,8 @@ def test_compile_profile_trains_a_compiled_network_and_saves_plain_weights(tiny_
     assert any(not torch.equal(saved[k], initial[k].cpu()) for k in initial), "the optimizer changed the weights"
 
 
-OTHER_BUNDLES = sorted(set(BUNDLES) - {UNET_BUNDLE.name})
+OTHER_BUNDLES = sorted(name for name, spec in BUNDLES.items() if spec.modality is MRI and name != UNET_BUNDLE.name)
+"""The MRI bundles besides the U-Net; the CT and radiograph bundles have tests of their own (test_modality_bundles)."""
 
 
 @pytest.mark.parametrize("name", OTHER_BUNDLES)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from ..modalities import MRI, Modality
+from ..modalities import CT, MRI, XRAY, Modality
 
 
 @dataclass(frozen=True)
@@ -360,4 +360,47 @@ DRUNET = BundleSpec(
                            "The best network of that comparison.")),
 )
 
-BUNDLES = {spec.name: spec for spec in (UNET, UNET_NOISE_MAP, CAE, VAE, RESNET_AE, DNCNN, DRUNET)}
+def modality_bundle(spec: BundleSpec, modality: Modality, overrides: dict, model_doc: str, measured: str) -> BundleSpec:
+    """``spec``'s network as a first release for another ``modality``: named ``<modality>_denoising_<model>``, with the
+    modality's reading, intensity mapping, noise and metadata, and ``overrides`` on top of ``spec``'s own."""
+    model = spec.name.split("_denoising_", 1)[1]
+    return replace(spec, name=f"{modality.name}_denoising_{model}", modality=modality, version="0.1.0",
+                   title=spec.title.replace("MRI slices", f"{modality.title} images"),
+                   changelog={"0.1.0": f"first release: the {model} network of mri_denoising_{model} for "
+                                       f"{modality.title} images, trained on {modality.title} noise"},
+                   overrides={**spec.overrides, **overrides}, model_doc=model_doc, measured=measured)
+
+
+CT_TRAIN_DOSE = {"train_noise#i0": [40000.0, 400000.0]}
+"""CT bundles train blind over doses: I0 drawn log-uniformly from 4e4 to 4e5 photons per ray (about 80 to 20 HU of
+noise in soft tissue), so one set of weights serves the quarter-dose-like and the very low dose."""
+
+XRAY_TRAIN_DOSE = {"train_noise#photons": [150.0, 6000.0], "train_noise#electronic_std": [0.0, 0.004]}
+"""Radiograph bundles train blind over doses: photons at full scale drawn log-uniformly from 150 to 6000, electronic
+noise std uniformly up to 0.4 % of full scale."""
+
+CT_CAE = modality_bundle(
+    CAE, CT, CT_TRAIN_DOSE,
+    CAE.model_doc + " Trained on CT slices in the [-1000, 1000] HU window mapped to [0, 1]; the sigmoid output "
+                    "cannot leave the window, so bone above 1000 HU comes out at 1000 HU.",
+    "Not measured yet: train it with `configs/train.json` on `monai-denoise prepare --sample --modality ct`.")
+
+CT_DRUNET = modality_bundle(
+    DRUNET, CT, CT_TRAIN_DOSE,
+    DRUNET.model_doc + " Trained blind on whole CT slices with projection-domain low-dose noise of I0 from 4e4 to "
+                       "4e5 photons per ray.",
+    "Not measured yet: train it with `configs/train.json` on `monai-denoise prepare --sample --modality ct`.")
+
+XRAY_CAE = modality_bundle(
+    CAE, XRAY, XRAY_TRAIN_DOSE,
+    CAE.model_doc + " Trained on radiograph tiles, the linear detector signal divided by its full scale.",
+    "Not measured yet: train it with `configs/train.json` on `monai-denoise prepare --sample --modality xray`.")
+
+XRAY_DRUNET = modality_bundle(
+    DRUNET, XRAY, XRAY_TRAIN_DOSE,
+    DRUNET.model_doc + " Trained blind on radiograph tiles with Poisson-Gaussian noise of 150 to 6000 photons at "
+                       "full scale.",
+    "Not measured yet: train it with `configs/train.json` on `monai-denoise prepare --sample --modality xray`.")
+
+BUNDLES = {spec.name: spec for spec in (UNET, UNET_NOISE_MAP, CAE, VAE, RESNET_AE, DNCNN, DRUNET, CT_CAE, CT_DRUNET,
+                                        XRAY_CAE, XRAY_DRUNET)}

@@ -86,8 +86,10 @@ def _metrics(prefix: str) -> tuple[dict, dict]:
 
 
 def _evaluation_section(spec: BundleSpec, data_key: str, metric_prefix: str, handlers: dict) -> dict:
-    """The ``validate`` section: seeded noisy slices -> network -> clamp to [0, 1] -> metrics."""
+    """The ``validate`` section: seeded noisy slices -> network -> clamp to [0, 1] (and the clean slices where the
+    modality's can leave it) -> metrics."""
     key_metric, additional = _metrics(metric_prefix)
+    clipped = ["pred", "label"] if spec.modality.clip_labels else "pred"
     return {
         "preprocessing": {"_target_": "Compose", "transforms": _load(["image"]) + [spec.modality.noise_config("@noise#seed")]},
         "dataset": {"_target_": "CacheDataset", "data": _datalist(data_key),
@@ -96,8 +98,8 @@ def _evaluation_section(spec: BundleSpec, data_key: str, metric_prefix: str, han
                        "shuffle": False, "num_workers": 0},
         "inferer": _conditioned(spec, {"_target_": "SimpleInferer"}, "@noise#sigma"),
         "postprocessing": {"_target_": "Compose", "transforms": [
-            {"_target_": "ThresholdIntensityd", "keys": "pred", "threshold": 0.0, "above": True, "cval": 0.0},
-            {"_target_": "ThresholdIntensityd", "keys": "pred", "threshold": 1.0, "above": False, "cval": 1.0},
+            {"_target_": "ThresholdIntensityd", "keys": clipped, "threshold": 0.0, "above": True, "cval": 0.0},
+            {"_target_": "ThresholdIntensityd", "keys": clipped, "threshold": 1.0, "above": False, "cval": 1.0},
         ]},
         "key_metric": key_metric,
         "additional_metrics": additional,

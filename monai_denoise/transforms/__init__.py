@@ -1,3 +1,4 @@
+from .ct_noise import LowDoseCTNoise, LowDoseCTNoised
 from .intensity import FULL_SCALE, PercentileNormalize, PercentileNormalized, WindowNormalize, WindowNormalized, check_finite
 from .noise import NOISE_TYPES, PoissonNoise, SyntheticNoise, SyntheticNoised, item_seed
 from .noise_level import NoiseLevel, NoiseLevelMap, NoiseLevelMapd, NoiseLeveld, estimate_noise_sigma, estimate_series_sigma
@@ -5,6 +6,6 @@ from .recorrupt import Recorrupt, Recorruptd
 from .series import RandFrameSamplesd
 from .xray_noise import PoissonGaussianNoise, PoissonGaussianNoised
 
-__all__ = ["FULL_SCALE", "NOISE_TYPES", "NoiseLevel", "NoiseLevelMap", "NoiseLevelMapd", "NoiseLeveld", "PercentileNormalize",
+__all__ = ["FULL_SCALE", "LowDoseCTNoise", "LowDoseCTNoised", "NOISE_TYPES", "NoiseLevel", "NoiseLevelMap", "NoiseLevelMapd", "NoiseLeveld", "PercentileNormalize",
            "PercentileNormalized", "PoissonGaussianNoise", "PoissonGaussianNoised", "PoissonNoise", "RandFrameSamplesd", "Recorrupt", "Recorruptd", "SyntheticNoise", "SyntheticNoised",
            "WindowNormalize", "WindowNormalized", "check_finite", "estimate_noise_sigma", "estimate_series_sigma", "item_seed"]
