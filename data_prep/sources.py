@@ -34,6 +34,17 @@ class SourceVolume:
     terms: str = ""
 
 
+MNI_TERMS = ("MNI152 2009a template, (c) 1993-2009 Louis Collins, McConnell Brain Imaging Centre, MNI, McGill "
+             "University: use, copy, modify and distribute for any purpose without fee, with the notice kept")
+DIPY_TERMS = "dipy test data, distributed with dipy under its BSD 3-clause licence"
+NIBABEL_TERMS = "nibabel test data, distributed with nibabel under its MIT licence"
+SKIMAGE_TERMS = "scikit-image sample image: public domain or CC0 (see skimage.data's docstrings)"
+NEMA_TERMS = "NEMA DICOM test image (WG04 / multiframe samples), distributed with pydicom-data (MIT)"
+DONATED_TERMS = "anonymised image donated for pydicom's tests, distributed with pydicom / pydicom-data (MIT)"
+UNSTATED_TERMS = "distributed with pydicom-data (MIT); origin not stated"
+"""Terms of use of the embedded sample's files, recorded in each prepared dataset's ``provenance.json``."""
+
+
 def _package_file(package: str, relative: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -42,6 +53,10 @@ def _package_file(package: str, relative: str) -> Path:
     if not path.is_file():
         raise DataError(f"sample data: {path} is missing from the installed {package!r} package")
     return path
+
+
+def _photographs(names: tuple[str, ...], split: str) -> list[SourceVolume]:
+    return [SourceVolume(_package_file("skimage", f"data/{name}"), split, SKIMAGE_TERMS) for name in names]
 
 
 def sample_volumes() -> list[SourceVolume]:
@@ -57,11 +72,11 @@ def sample_volumes() -> list[SourceVolume]:
     """
     return [
         SourceVolume(_package_file("nilearn", "datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"),
-                     "training"),
-        SourceVolume(_package_file("dipy", "data/files/test_piesno.nii.gz"), "training"),
-        *(SourceVolume(_package_file("skimage", f"data/{name}"), "training") for name in SAMPLE_PHOTOGRAPHS),
-        SourceVolume(_package_file("dipy", "data/files/S0_10slices.nii.gz"), "validation"),
-        SourceVolume(_package_file("nibabel", "tests/data/example4d.nii.gz"), "test"),
+                     "training", MNI_TERMS),
+        SourceVolume(_package_file("dipy", "data/files/test_piesno.nii.gz"), "training", DIPY_TERMS),
+        *_photographs(SAMPLE_PHOTOGRAPHS, "training"),
+        SourceVolume(_package_file("dipy", "data/files/S0_10slices.nii.gz"), "validation", DIPY_TERMS),
+        SourceVolume(_package_file("nibabel", "tests/data/example4d.nii.gz"), "test", NIBABEL_TERMS),
     ]
 
 
@@ -78,10 +93,10 @@ def ct_sample_volumes() -> list[SourceVolume]:
     only (CC BY-NC-SA 4.0).
     """
     return [
-        SourceVolume(_package_file("data_store", "data/eCT_Supplemental.dcm"), "training"),
-        SourceVolume(_package_file("pydicom", "data/test_files/J2K_pixelrep_mismatch.dcm"), "training"),
-        SourceVolume(_package_file("data_store", "data/explicit_VR-UN.dcm"), "validation"),
-        SourceVolume(_package_file("data_store", "data/bad_sequence.dcm"), "test"),
+        SourceVolume(_package_file("data_store", "data/eCT_Supplemental.dcm"), "training", NEMA_TERMS),
+        SourceVolume(_package_file("pydicom", "data/test_files/J2K_pixelrep_mismatch.dcm"), "training", DONATED_TERMS),
+        SourceVolume(_package_file("data_store", "data/explicit_VR-UN.dcm"), "validation", UNSTATED_TERMS),
+        SourceVolume(_package_file("data_store", "data/bad_sequence.dcm"), "test", DONATED_TERMS),
     ]
 
 
@@ -96,10 +111,10 @@ def xray_sample_volumes() -> list[SourceVolume]:
     - test: ``RG3_UNCR.dcm`` (ankle CR, 1760x1760, 10 bits, MONOCHROME1) in tiles.
     """
     return [
-        SourceVolume(_package_file("data_store", "data/RG1_UNCR.dcm"), "training"),
-        *(SourceVolume(_package_file("skimage", f"data/{name}"), "training") for name in SAMPLE_PHOTOGRAPHS),
-        *(SourceVolume(_package_file("skimage", f"data/{name}"), "validation") for name in ("microaneurysms.png", "page.png")),
-        SourceVolume(_package_file("data_store", "data/RG3_UNCR.dcm"), "test"),
+        SourceVolume(_package_file("data_store", "data/RG1_UNCR.dcm"), "training", NEMA_TERMS),
+        *_photographs(SAMPLE_PHOTOGRAPHS, "training"),
+        *_photographs(("microaneurysms.png", "page.png"), "validation"),
+        SourceVolume(_package_file("data_store", "data/RG3_UNCR.dcm"), "test", NEMA_TERMS),
     ]
 
 
@@ -151,12 +166,14 @@ def is_dicom_series(path: Path) -> bool:
 
 
 def find_files(inputs: list[str | Path], suffixes: tuple[str, ...] = NIFTI_SUFFIXES,
-               dicom: bool = False, dicom_series: bool = True) -> list[Path]:
+               dicom: bool = False, dicom_series: bool = True, dicom_files_alone: bool = False) -> list[Path]:
     """Expand files and folders (searched recursively) into a sorted list of files ending with ``suffixes``.
 
     With ``dicom``, every folder that holds DICOM files (see :func:`is_dicom_series`) is one more input: the
     folder of a DICOM series, given itself, found inside a given folder, or the folder of a given DICOM file.
     With ``dicom_series=False`` (radiographs, one image per file) every DICOM file is an input of its own instead.
+    With ``dicom_files_alone`` a DICOM file given by name is an input of its own (a CT slice or multi-frame file),
+    while folders still hold series.
 
     A file or series reached twice (by two inputs, or through a symbolic link) is listed once.
 
@@ -181,7 +198,7 @@ def find_files(inputs: list[str | Path], suffixes: tuple[str, ...] = NIFTI_SUFFI
             found.extend(files)
         elif item.is_file():
             if dicom and not has_suffix(item, suffixes) and is_dicom_file(item):
-                found.append(item.parent if dicom_series else item)
+                found.append(item.parent if dicom_series and not dicom_files_alone else item)
                 continue
             if not has_suffix(item, suffixes):
                 raise DataError(f"{item}: not a supported file (expected {wanted}"

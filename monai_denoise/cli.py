@@ -150,10 +150,18 @@ def _add_data_and_output(parser: argparse.ArgumentParser, output_help: str) -> N
 def _add_compare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="train or reuse every bundle and compare them with classical baselines")
     _add_data_and_output(p, "output folder (models/, comparison.csv, summary.md, figures)")
-    p.add_argument("--bundles", nargs="+", default=None, help="bundle names (default: all)")
+    p.add_argument("--bundles", nargs="+", default=None,
+                   help="bundle names, all of the data's modality (default: every bundle of the data's modality, "
+                        "from its provenance.json)")
     p.add_argument("--epochs", type=int, default=30, help="training epochs per bundle (default 30)")
     p.add_argument("--noise-profile", type=Path, help="noise profile merged over every bundle config")
-    p.add_argument("--noise-levels", type=float, nargs="+", default=[0.02, 0.05, 0.10])
+    from .modalities import MODALITIES
+
+    defaults = ", ".join(f"{m.title} {m.noise_level} (default {' '.join(f'{v:g}' for v in m.noise_levels)})"
+                         for m in MODALITIES.values())
+    p.add_argument("--noise-levels", type=float, nargs="+", default=None,
+                   help=f"levels of the data's modality's noise parameter for the PSNR-against-noise study: {defaults}; "
+                        "the noise section's own level is added")
     p.add_argument("--retrain", action="store_true",
                    help="train from the first epoch even where OUTPUT holds a run (default: continue it, resuming one "
                         "that was interrupted)")
@@ -161,14 +169,11 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_compare(args: argparse.Namespace) -> None:
-    from .bundle import BUNDLES
     from .compare import CompareConfig, run_compare
 
-    if args.bundles is None:
-        args.bundles = list(BUNDLES)
     _check_inputs(args)
-    config = CompareConfig(bundles=tuple(args.bundles), epochs=args.epochs, noise_profile=args.noise_profile,
-                           noise_levels=tuple(args.noise_levels), retrain=args.retrain,
+    config = CompareConfig(bundles=tuple(args.bundles or ()), epochs=args.epochs, noise_profile=args.noise_profile,
+                           noise_levels=tuple(args.noise_levels or ()), retrain=args.retrain,
                            baselines=not args.no_baselines)
     run_compare(args.data, args.output, config)
 

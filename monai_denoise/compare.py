@@ -3,22 +3,28 @@
 Networks are trained through their bundles' ``train.json`` (or reused), then every method denoises
 the same seeded noisy test slices at each noise level. Writes ``comparison.csv`` (per image),
 ``summary.csv`` / ``summary.md`` (mean +- std per method) and figures.
+
+The data's modality (``provenance.json``) sets what is compared: by default its bundles, the noise parameter
+that the levels vary (``Modality.noise_level``: MRI sigma, CT i0, radiographs photons; the per-image table's
+``noise_<key>`` column) and the classical baselines (``Modality.baselines``).
 """
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .baselines import BASELINES, Baseline, apply, rician_forms, tune
+from .baselines import Baseline, apply, tune
 from .bundle import BUNDLES
 from .errors import DataError
 from .metrics import image_metrics
+from .modalities import MRI, Modality, get_modality
 from .perceptual import LPIPSMetric, LPIPSUnavailable
 from .reports import (markdown_table, plot_panels, plot_psnr_vs_noise, plot_validation_curves, read_scalars,
                       summarize, write_csv, write_text)
@@ -32,21 +38,24 @@ class CompareConfig:
     """What to compare.
 
     Attributes:
-        bundles: bundle names (folders under ``bundles/``); default every bundle.
+        bundles: bundle names (folders under ``bundles/``), all of the data's modality; default every bundle of
+            the data's modality.
         epochs: training epochs of each bundle; a run under the output folder continues to them (one already
             there is reused).
         noise_profile: an extra config file merged after each bundle config (e.g. ``configs/noise/rician_0.05.json``).
-        noise_levels: sigmas of the PSNR-against-noise study; the profile's own sigma is the main level.
+        noise_levels: values of the modality's noise level parameter (``Modality.noise_level``: MRI sigma, CT i0,
+            radiographs photons) of the PSNR-against-noise study; default the modality's ``noise_levels``. The
+            noise section's own value (the profile's) is the main level.
         retrain: train from the first epoch even where ``OUTPUT/models/<bundle>`` holds a run.
         baselines: include the classical baselines.
         lpips_model: an LPIPS-like module to use instead of loading LPIPS (tests inject one).
         overrides: config ids and values applied to every bundle config (e.g. ``{"batch_size": 8}``).
     """
 
-    bundles: tuple[str, ...] = tuple(BUNDLES)
+    bundles: tuple[str, ...] = ()
     epochs: int = 30
     noise_profile: Path | None = None
-    noise_levels: tuple[float, ...] = (0.02, 0.05, 0.10)
+    noise_levels: tuple[float, ...] = ()
     retrain: bool = False
     baselines: bool = True
     lpips_model: torch.nn.Module | None = None
@@ -61,11 +70,42 @@ class _Result:
     settings: str = ""
 
 
-def _rows(method: str, sigma: float, names: list[str], result: _Result, clean: torch.Tensor,
+def dataset_modality(data_dir: Path) -> Modality:
+    """The modality of a prepared dataset: ``modality`` in its ``provenance.json`` (MRI where either is absent, as in
+    datasets prepared before there were other modalities)."""
+    path = data_dir / "provenance.json"
+    if not path.is_file():
+        return MRI
+    try:
+        name = json.loads(path.read_text()).get("modality", MRI.name)
+    except (json.JSONDecodeError, AttributeError) as err:
+        raise DataError(f"{path}: not a provenance record ({err})") from None
+    return get_modality(name)
+
+
+def compared_bundles(bundles: tuple[str, ...], modality: Modality, data_dir: Path) -> tuple[str, ...]:
+    """``bundles``, or every bundle of ``modality`` where none is named; a DataError for one of another modality."""
+    if not bundles:
+        return tuple(name for name, spec in BUNDLES.items() if spec.modality.name == modality.name)
+    for bundle in bundles:
+        other = BUNDLES[bundle].modality if bundle in BUNDLES else modality
+        if other.name != modality.name:
+            raise DataError(f"{bundle} is a {other.title} bundle but {data_dir} holds {modality.title} images "
+                            f"(provenance.json); compare it on data prepared with --modality {other.name}, or "
+                            f"compare the {modality.name}_denoising_* bundles here")
+    return bundles
+
+
+def level_text(value: float) -> str:
+    """A noise level as tables print it: ``0.05``, ``400000`` (a whole number without ``.0``)."""
+    return str(int(value)) if float(value).is_integer() and abs(value) >= 1 else str(value)
+
+
+def _rows(method: str, column: str, level: float, names: list[str], result: _Result, clean: torch.Tensor,
           lpips: LPIPSMetric | None) -> pd.DataFrame:
     scores = {k: v.numpy() for k, v in image_metrics(result.pred, clean).items()}
     scores["lpips"] = lpips(result.pred, clean).numpy() if lpips else np.full(len(names), np.nan)
-    return pd.DataFrame({"noise_sigma": sigma, "method": method, "settings": result.settings, "image": names,
+    return pd.DataFrame({column: level, "method": method, "settings": result.settings, "image": names,
                          **scores, "seconds_per_slice": result.seconds / len(names),
                          "parameters": result.parameters})
 
@@ -83,22 +123,28 @@ def _train_missing(config: CompareConfig, data_dir: Path, output: Path, extra: l
     return weights
 
 
-def _evaluate_level(sigma: float, parser, config: CompareConfig, weights: dict[str, Path],
+def _evaluate_level(level: float, modality: Modality, parser, config: CompareConfig, weights: dict[str, Path],
                     baselines: tuple[Baseline, ...]) -> tuple[dict[str, _Result], torch.Tensor, list[str]]:
-    """Every method on the seeded noisy test slices at ``sigma``; baselines tuned on the validation slices."""
-    val_noisy, val_clean, _ = noisy_set(parser(config.bundles[0], ["train"], **{"noise#sigma": sigma}))
-    noisy, clean, names = noisy_set(parser(config.bundles[0], ["train", "evaluate"], **{"noise#sigma": sigma}))
+    """Every method on the seeded noisy test slices at noise ``level`` (of the modality's ``noise_level`` key);
+    baselines tuned on the validation slices, given the level's noise section."""
+    at_level = {f"noise#{modality.noise_level}": level}
+    val_parser = parser(config.bundles[0], ["train"], **at_level)
+    noise = val_parser.get_parsed_content("noise")
+    val_noisy, val_clean, _ = noisy_set(val_parser)
+    noisy, clean, names = noisy_set(parser(config.bundles[0], ["train", "evaluate"], **at_level))
+    if modality.clip_labels:  # scored over [0, 1], as the bundles' evaluate.json does
+        val_clean, clean = val_clean.clamp(0.0, 1.0), clean.clamp(0.0, 1.0)
     results = {"noisy input": _Result(noisy, 0.0)}
     for bundle in config.bundles:
-        bundle_parser = parser(bundle, ["train", "evaluate"], **{"noise#sigma": sigma})
+        bundle_parser = parser(bundle, ["train", "evaluate"], **at_level)
         network = load_network(bundle_parser, weights[bundle])
         start = time.perf_counter()
         pred = denoise(bundle_parser, network, noisy)
         results[bundle] = _Result(pred, time.perf_counter() - start, sum(p.numel() for p in network.parameters()))
     for baseline in baselines:
-        params = tune(baseline, val_noisy, val_clean, sigma)
+        params = tune(baseline, val_noisy, val_clean, noise)
         start = time.perf_counter()
-        pred = apply(baseline, noisy, sigma, params)
+        pred = apply(baseline, noisy, noise, params)
         result = _Result(pred, time.perf_counter() - start, settings=", ".join(f"{k} {v}" for k, v in params.items()))
         results[baseline.name] = result
         print(f"  {baseline.name} ({result.settings}): {result.seconds:.1f} s", flush=True)
@@ -111,6 +157,9 @@ def run_compare(data_dir: Path, output: Path, config: CompareConfig) -> pd.DataF
         bundle_dir(bundle)
     if not (data_dir / "datalist.json").is_file():
         raise DataError(f"{data_dir / 'datalist.json'}: datalist not found (run monai-denoise prepare first)")
+    modality = dataset_modality(data_dir)
+    config = replace(config, bundles=compared_bundles(config.bundles, modality, data_dir),
+                     noise_levels=config.noise_levels or modality.noise_levels)
     output.mkdir(parents=True, exist_ok=True)
     try:
         lpips, lpips_note = LPIPSMetric(config.lpips_model), ""
@@ -123,32 +172,33 @@ def run_compare(data_dir: Path, output: Path, config: CompareConfig) -> pd.DataF
     def parser(bundle: str, names: list[str], **overrides):
         return parse(bundle, names, extra, dataset_dir=str(data_dir), **config.overrides, **overrides)
 
-    noise = parser(config.bundles[0], ["train"])["noise"]
-    kind, main_sigma = noise["type"], float(noise["sigma"])
-    baselines = (BASELINES + rician_forms() if kind == "rician" else BASELINES) if config.baselines else ()
+    noise = parser(config.bundles[0], ["train"]).get_parsed_content("noise")
+    key, column = modality.noise_level, f"noise_{modality.noise_level}"
+    kind, main_level = noise.get("type", modality.title), float(noise[key])
+    baselines = modality.classical_baselines(noise) if config.baselines else ()
     tables = []
-    for sigma in sorted({main_sigma, *config.noise_levels}):
-        print(f"\n=== evaluate at {kind} sigma {sigma} ===", flush=True)
-        results, clean, names = _evaluate_level(sigma, parser, config, weights, baselines)
-        tables += [_rows(method, sigma, names, result, clean, lpips) for method, result in results.items()]
-        if sigma == main_sigma:
+    for level in sorted({main_level, *map(float, config.noise_levels)}):
+        print(f"\n=== evaluate at {kind} {key} {level} ===", flush=True)
+        results, clean, names = _evaluate_level(level, modality, parser, config, weights, baselines)
+        tables += [_rows(method, column, level, names, result, clean, lpips) for method, result in results.items()]
+        if level == main_level:
             _figures({m: r.pred for m, r in results.items()} | {"clean": clean}, names, config, output)
 
     table = pd.concat(tables, ignore_index=True)
     write_csv(table, output / "comparison.csv")
-    main = table[table.noise_sigma == main_sigma]
+    main = table[table[column] == main_level]
     details = main.groupby("method", sort=False)[["settings", "seconds_per_slice", "parameters"]].first()
     summary = summarize(main, METRICS).merge(details.reset_index(), on="method")
     if lpips is None:
         summary["lpips_mean"] = summary["lpips_std"] = "unavailable"
     write_csv(summary, output / "summary.csv")
-    write_text(_markdown(summary, table, kind, main_sigma, lpips_note), output / "summary.md")
-    plot_psnr_vs_noise(table, output / "psnr_vs_noise.png")
+    write_text(_markdown(summary, table, kind, key, main_level, lpips_note), output / "summary.md")
+    plot_psnr_vs_noise(table, output / "psnr_vs_noise.png", level=column, label=modality.noise_level_label)
     print((output / "summary.md").read_text())
     return summary
 
 
-def _markdown(summary: pd.DataFrame, table: pd.DataFrame, kind: str, sigma: float, lpips_note: str) -> str:
+def _markdown(summary: pd.DataFrame, table: pd.DataFrame, kind: str, key: str, level: float, lpips_note: str) -> str:
     def pm(mean, std, digits):
         return mean if isinstance(mean, str) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
@@ -161,9 +211,9 @@ def _markdown(summary: pd.DataFrame, table: pd.DataFrame, kind: str, sigma: floa
         "s / slice": [f"{v:.4f}" for v in summary.seconds_per_slice],
         "parameters": [f"{int(v):,}" if pd.notna(v) else "" for v in summary.parameters],
     })
-    levels = table.groupby(["method", "noise_sigma"], sort=False).psnr.mean().unstack().round(2)
-    levels.columns = [f"PSNR at sigma {c}" for c in levels.columns]
-    text = [f"# Comparison: {kind} noise, sigma {sigma}", "",
+    levels = table.groupby(["method", f"noise_{key}"], sort=False).psnr.mean().unstack().round(2)
+    levels.columns = [f"PSNR at {key} {level_text(c)}" for c in levels.columns]
+    text = [f"# Comparison: {kind} noise, {key} {level_text(level)}", "",
             f"{table.image.nunique()} test slices, the same seeded noise for every method; mean ± std per slice.", "",
             markdown_table(shown), ""]
     if lpips_note:

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep.sources import NIFTI_SUFFIXES, find_files, unique_ids, volume_id
+from data_prep.sources import (NIFTI_SUFFIXES, PICTURE_SUFFIXES, find_files, is_dicom_file, is_nifti, is_picture,
+                                unique_ids, volume_id)
 from data_prep.volumes import check_input
 
+from .dicom import read_dicom_image
 from .errors import DataError
 
 
@@ -59,23 +61,49 @@ def load_datalist(path: str | Path, key: str, base_dir: str | Path | None = None
     return out
 
 
-def list_volumes(inputs: str | Path | list[str | Path]) -> list[dict]:
+def list_volumes(inputs: str | Path | list[str | Path], dicom_series: bool = True, dicom_files_alone: bool = False,
+                 pictures: bool = False, dicom_modalities: list[str] | None = None) -> list[dict]:
     """``[{"image": path, "name": output file name}, ...]`` for NIfTI files, DICOM series (a folder each), folders
-    of them, or a list of any of these.
+    of them, or a list of any of these; the other arguments come from the bundle's modality
+    (:class:`monai_denoise.modalities.Modality`).
 
     Every input is checked first from its headers (a 3D or 4D NIfTI file; a DICOM series of at least two slices,
-    see ``data_prep.volumes.dicom_series_files``), so a bad one stops the run before any output is written.
-    ``name`` is the file's own name, a series' folder name + ``.nii.gz``, prefixed with the folder's name where two
-    would be the same.
+    see ``data_prep.volumes.dicom_series_files``; a picture's header; a single DICOM file read whole), so a bad one
+    stops the run before any output is written. ``name`` is the file's own name, a series' folder name or a single
+    DICOM file's stem + ``.nii.gz``, prefixed with the folder's name where two would be the same.
+
+    Args:
+        inputs: files and folders (searched recursively).
+        dicom_series: a folder of DICOM files is one series (MRI, CT); False: every DICOM file is an image of its
+            own (radiographs).
+        dicom_files_alone: a DICOM file given by name is read alone (a CT slice, an enhanced multi-frame CT), not as
+            its folder's series; so is a series folder of a single file (a one-slice CT). False (MRI): a given DICOM
+            file stands for its folder's series.
+        pictures: PNG, JPEG and TIFF pictures are inputs too, each an image of its own (radiographs).
+        dicom_modalities: DICOM ``Modality`` values a single DICOM file may have; another stops the listing with
+            one line naming the file, its modality and the bundles that take it. None: CT and radiographs.
 
     Raises:
-        DataError: see ``data_prep.sources.find_files`` and ``data_prep.volumes.check_input``; also a DICOM series
-            of one slice (a 2D image, which ``data_prep`` takes but the bundles' volume inference does not).
+        DataError: see ``data_prep.sources.find_files``, ``data_prep.volumes.check_input`` and
+            ``monai_denoise.dicom.read_dicom_image``; also a DICOM series of one slice where single files are not
+            read alone (a 2D image, which ``data_prep`` takes but the MRI bundles' volume inference does not).
     """
-    paths = find_files(list(inputs) if isinstance(inputs, (list, tuple)) else [inputs], NIFTI_SUFFIXES, dicom=True)
-    for p in paths:
-        shape = check_input(p)
-        if p.is_dir() and shape[-1] < 2:
-            raise DataError(f"{p}: a DICOM series of one slice; the bundles denoise volumes of at least two slices")
-    names = unique_ids(paths, name=lambda p: f"{volume_id(p)}.nii.gz" if p.is_dir() else p.name)
+    suffixes = NIFTI_SUFFIXES + (PICTURE_SUFFIXES if pictures else ())
+    found = find_files(list(inputs) if isinstance(inputs, (list, tuple)) else [inputs], suffixes, dicom=True,
+                       dicom_series=dicom_series, dicom_files_alone=dicom_files_alone)
+    expected = None if dicom_modalities is None else tuple(dicom_modalities)
+    paths = []
+    for p in found:
+        if p.is_dir() and dicom_files_alone:
+            files = [f for f in p.iterdir() if f.is_file() and is_dicom_file(f)]
+            p = files[0] if len(files) == 1 else p
+        if p.is_file() and not is_nifti(p) and not is_picture(p) and is_dicom_file(p):
+            read_dicom_image(p, expected)
+        else:
+            shape = check_input(p)
+            if p.is_dir() and shape[-1] < 2:
+                raise DataError(f"{p}: a DICOM series of one slice; the bundles denoise volumes of at least two "
+                                "slices")
+        paths.append(p)
+    names = unique_ids(paths, name=lambda p: p.name if is_nifti(p) or is_picture(p) else f"{volume_id(p)}.nii.gz")
     return [{"image": str(p), "name": names[p]} for p in paths]

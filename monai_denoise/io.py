@@ -1,4 +1,5 @@
-"""Read a user's scans (NIfTI files, DICOM series) and write the denoised volumes with the source's geometry."""
+"""Read a user's scans (NIfTI files, DICOM series, single DICOM image files, 2D pictures) and write the denoised
+images with the source's geometry."""
 
 from __future__ import annotations
 
@@ -14,18 +15,112 @@ from monai.config import KeysCollection, PathLike
 from monai.data import ImageReader, ITKReader, MetaTensor, NibabelReader
 from monai.transforms import MapTransform
 from monai.utils import ensure_tuple
+from PIL import Image
 
-from data_prep.volumes import isolated_gdcm
+from data_prep.sources import is_dicom_file, is_nifti, is_picture, volume_id
+from data_prep.volumes import isolated_gdcm, load_picture
 
 from .atomic import atomic_path
+from .dicom import as_volume, read_dicom_image
 from .errors import DataError, describe
-from .transforms.intensity import check_finite
+from .transforms.intensity import FULL_SCALE, check_finite
 
 logger = logging.getLogger(__name__)
 
 SOURCE_DTYPE, SOURCE_MIN, SOURCE_MAX = "source_dtype", "source_min", "source_max"
 """Meta keys :class:`ScanReader` adds: the scan's data type (a NIfTI file's on-disk type, the pixel type ITK read a
-DICOM series as) and its smallest and largest value in scanner units (after any NIfTI or DICOM intensity scaling)."""
+DICOM series as) and its smallest and largest value in scanner units (after any NIfTI or DICOM intensity scaling).
+For a single DICOM image file or a picture, the type its denoised output is written in (see :func:`image_file_dtype`).
+"""
+
+INT16_RANGE = (-32768.0, 32767.0)
+PICTURE_DTYPES = {"F": "float32", "I": "uint16"}
+"""Data types of PIL picture modes other than 8 bits (``I;16*`` modes are ``uint16``); ``I`` is read with a full
+scale of 65535 (a 16-bit PNG opens as ``I`` in some Pillow versions)."""
+
+
+def is_single_dicom(path: Path) -> bool:
+    """Whether ``path`` is a single DICOM image file (not a NIfTI file or a picture, by suffix)."""
+    return path.is_file() and not is_nifti(path) and not is_picture(path) and is_dicom_file(path)
+
+
+def picture_dtype(mode: str) -> np.dtype:
+    """The numpy type a picture of PIL ``mode`` stores: 8 bits unless 16-bit or float."""
+    if mode.startswith("I;16"):
+        return np.dtype(np.uint16)
+    return np.dtype(PICTURE_DTYPES.get(mode, "uint8"))
+
+
+def image_file_dtype(meta: Mapping) -> np.dtype:
+    """The data type a denoised single DICOM image is written in, from :func:`monai_denoise.dicom.read_dicom_image`'s
+    meta data: CT in HU as int16 where the HU are integral and fit (every rescale slope 1, integral intercepts,
+    integer stored values, range within int16), float32 otherwise; radiographs in the stored integer type where it
+    holds ``[0, full scale]``, else the smallest unsigned type that does."""
+    stored = np.dtype(meta[SOURCE_DTYPE])
+    if stored.kind == "f":
+        return np.dtype(np.float32)
+    if "rescale_slope" in meta:
+        integral = all(float(s) == 1.0 for s in meta["rescale_slope"]) and \
+            all(float(i).is_integer() for i in meta["rescale_intercept"])
+        fits = INT16_RANGE[0] <= meta[SOURCE_MIN] and meta[SOURCE_MAX] <= INT16_RANGE[1]
+        return np.dtype(np.int16 if integral and fits else np.float32)
+    full_scale = float(meta.get(FULL_SCALE, np.iinfo(stored).max))
+    if np.iinfo(stored).min <= 0 and np.iinfo(stored).max >= full_scale:
+        return stored
+    return next(np.dtype(t) for t in (np.uint8, np.uint16, np.uint32) if np.iinfo(t).max >= full_scale)
+
+
+def read_image_file(path: Path, dicom_modalities: Sequence[str] | None = None) -> tuple[np.ndarray, dict]:
+    """A single DICOM image file or a 2D picture as ``(X, Y, Z)`` float32 and MONAI reader meta data (no channel).
+
+    A DICOM file (a CT slice or enhanced multi-frame CT in HU, a radiograph as its linear signal, MONOCHROME2) is
+    read by :func:`monai_denoise.dicom.read_dicom_image` with ``dicom_modalities`` as the accepted ``Modality`` values
+    and becomes ``(W, H, F)`` with its RAS affine (:func:`monai_denoise.dicom.as_volume`); a picture is read as
+    :func:`data_prep.volumes.load_picture` reads it, ``(H, W, 1)`` with unit spacing and its full scale. The meta data
+    holds :data:`SOURCE_DTYPE` (the type the output is written in), :data:`SOURCE_MIN` / :data:`SOURCE_MAX`, and
+    :data:`~monai_denoise.transforms.FULL_SCALE` where the image has one.
+
+    Raises:
+        DataError: see :func:`~monai_denoise.dicom.read_dicom_image` and :func:`~data_prep.volumes.load_picture`.
+    """
+    if is_picture(path):
+        volume = load_picture(path)
+        with Image.open(path) as image:
+            dtype = picture_dtype(image.mode)
+        extra = {FULL_SCALE: volume.meta[FULL_SCALE]} if FULL_SCALE in volume.meta else {}
+    else:
+        values, dicom_meta = read_dicom_image(path, dicom_modalities)
+        volume = as_volume(values, dicom_meta)
+        dtype = image_file_dtype(dicom_meta)
+        extra = {k: dicom_meta[k] for k in ("modality", FULL_SCALE) if dicom_meta.get(k) is not None}
+    array = volume[0].numpy()
+    affine = np.asarray(volume.affine, dtype=np.float64)
+    low, high = (float(array.min()), float(array.max())) if array.size else (-np.inf, np.inf)
+    return array, {"filename_or_obj": str(path), "affine": affine, "original_affine": affine.copy(),
+                   "spatial_shape": np.asarray(array.shape), "original_channel_dim": float("nan"), "space": "RAS",
+                   SOURCE_DTYPE: dtype.name, SOURCE_MIN: low, SOURCE_MAX: high, **extra}
+
+
+class ImageFileReader(ImageReader):
+    """MONAI image reader of single DICOM image files and 2D pictures, see :func:`read_image_file`.
+
+    Args:
+        dicom_modalities: DICOM ``Modality`` values accepted (e.g. ``["CT"]``); None: CT and radiographs.
+    """
+
+    def __init__(self, dicom_modalities: Sequence[str] | None = None) -> None:
+        super().__init__()
+        self.dicom_modalities = None if dicom_modalities is None else tuple(dicom_modalities)
+
+    def verify_suffix(self, filename: Sequence[PathLike] | PathLike) -> bool:
+        path = Path(ensure_tuple(filename)[0])
+        return is_picture(path) or is_single_dicom(path)
+
+    def read(self, data: Sequence[PathLike] | PathLike, **kwargs: Any) -> tuple[np.ndarray, dict]:
+        return read_image_file(Path(ensure_tuple(data)[0]), self.dicom_modalities)
+
+    def get_data(self, img: tuple[np.ndarray, dict]) -> tuple[np.ndarray, dict]:
+        return img
 
 
 def _source_stats(reader: ImageReader, image: Any, array: np.ndarray) -> dict:
@@ -39,23 +134,31 @@ def _source_stats(reader: ImageReader, image: Any, array: np.ndarray) -> dict:
 
 
 class ScanReader(ImageReader):
-    """MONAI image reader of a user's scans: a folder is a DICOM series, read by ``ITKReader`` (GDCM), anything else
-    a NIfTI file, read by ``NibabelReader``. Both give MONAI's RAS affine, so the same scan reads the same either way.
+    """MONAI image reader of a user's scans: a folder is a DICOM series, read by ``ITKReader`` (GDCM); a single DICOM
+    image file (CT slice or frames, radiograph) or a 2D picture (PNG, JPEG, TIFF) is read by :class:`ImageFileReader`;
+    anything else is a NIfTI file, read by ``NibabelReader``. All give MONAI's RAS affine, so the same scan reads the
+    same either way.
 
     Args:
-        kwargs: passed to both readers.
+        dicom_modalities: DICOM ``Modality`` values a single DICOM file may have (the bundle's modality's); None
+            accepts CT and radiographs. A file of another modality is refused with one line naming it.
+        kwargs: passed to the NIfTI and DICOM series readers.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, dicom_modalities: Sequence[str] | None = None, **kwargs: Any) -> None:
         super().__init__()
         self.nifti = NibabelReader(**kwargs)
         self.dicom = ITKReader(**kwargs)
+        self.image = ImageFileReader(dicom_modalities)
 
     def _reader(self, data: Sequence[PathLike] | PathLike) -> ImageReader:
-        return self.dicom if Path(ensure_tuple(data)[0]).is_dir() else self.nifti
+        path = Path(ensure_tuple(data)[0])
+        if path.is_dir():
+            return self.dicom
+        return self.image if self.image.verify_suffix(path) else self.nifti
 
     def verify_suffix(self, filename: Sequence[PathLike] | PathLike) -> bool:
-        return self._reader(filename) is self.dicom or self.nifti.verify_suffix(filename)
+        return self._reader(filename) is not self.nifti or self.nifti.verify_suffix(filename)
 
     def read(self, data: Sequence[PathLike] | PathLike,
              **kwargs: Any) -> tuple[ImageReader, Any, str, Exception | None]:
@@ -66,7 +169,7 @@ class ScanReader(ImageReader):
         """
         reader, path = self._reader(data), str(ensure_tuple(data)[0])
         try:
-            if reader is self.nifti:
+            if reader is not self.dicom:
                 return reader, reader.read(data, **kwargs), path, None
             with isolated_gdcm():
                 return reader, reader.read(data, **kwargs), path, None
@@ -82,8 +185,14 @@ class ScanReader(ImageReader):
                 NaN or Inf values.
         """
         reader, image, path, error = img
+        if isinstance(error, DataError):  # the single image reader's own line
+            raise error
         if error is not None:
             raise read_error(path, error) from error
+        if reader is self.image:
+            array, meta = reader.get_data(image)
+            check_finite(array, path)
+            return array, meta
         try:
             array, meta = reader.get_data(image)
         except Exception as err:
@@ -103,11 +212,14 @@ def read_error(path: str, error: Exception) -> DataError:
 
 
 class SaveNiftiLiked(MapTransform):
-    """Save ``(T, X, Y, Z)`` predictions as NIfTI files shaped and oriented like their sources, in their data type.
+    """Save ``(T, X, Y, Z)`` predictions as NIfTI files shaped and oriented like their sources, in their data type
+    (a picture source as a picture).
 
     The output of a NIfTI source keeps its shape, affine and header; a 3D source gives a 3D file, a 4D source a 4D
-    one. A DICOM series (a folder) gives a 3D NIfTI file with the series' geometry (the prediction's affine) and a
-    fresh header: no DICOM field is copied. Each file is written to a temporary name and renamed when complete, and
+    one. A DICOM series (a folder) or a single DICOM image file gives a 3D NIfTI file (``STEM.nii.gz``) with the
+    image's geometry (the prediction's affine) and a fresh header: no DICOM field is copied. A 2D picture (PNG,
+    TIFF, JPEG) gives a picture of the same name, format and bit depth (8-bit, 16-bit or float; a colour source,
+    read as its luminance, comes out grey). Each file is written to a temporary name and renamed when complete, and
     logged (INFO) once written.
 
     Values: the prediction is clipped to the source's value range (a denoiser removes noise, so it has no reason to
@@ -125,8 +237,10 @@ class SaveNiftiLiked(MapTransform):
             writes it); without it, the source file's name. Default ``"name"``.
         output_dtype: ``None`` or ``"input"`` (default): the source's data type, i.e. a NIfTI file's on-disk type
             and, for a DICOM series, the pixel type ITK read it as (the stored integer type; float32 where the
-            series' rescale slope / intercept need floats). Any numpy integer or float type name (``"float32"``,
-            ``"int16"``, ...) writes that type.
+            series' rescale slope / intercept need floats), and for a single DICOM file the type
+            :func:`image_file_dtype` chose (CT: int16 HU where integral, else float32; radiographs: the stored
+            integer type, MONOCHROME2). Pictures always keep their own type. Any numpy integer or float type
+            name (``"float32"``, ``"int16"``, ...) writes that type.
 
     The source's type and range come from the prediction's meta data (:data:`SOURCE_DTYPE`, :data:`SOURCE_MIN`,
     :data:`SOURCE_MAX`, as :class:`ScanReader` records them); where they are missing the source is read again.
@@ -147,11 +261,16 @@ class SaveNiftiLiked(MapTransform):
             if source is None:
                 raise DataError(f"prediction {key!r} carries no source file name")
             array = pred.detach().cpu().numpy().astype(np.float32)
-            name = str(d.get(self.name_key, source.name if source.is_file() else f"{source.name}.nii.gz"))
+            single_dicom = is_single_dicom(source)
+            default = f"{volume_id(source)}.nii.gz" if source.is_dir() or single_dicom else source.name
+            name = str(d.get(self.name_key, default))
             source_dtype, low, high = _source_info(pred.meta, source)
-            if source.is_dir():
+            if is_picture(source):
+                self._save_picture(array, source, self.output_dir / name, source_dtype, low, high)
+                continue
+            if source.is_dir() or single_dicom:
                 if array.shape[0] != 1:
-                    raise DataError(f"{source}: expected one frame for a DICOM series, got {array.shape[0]}")
+                    raise DataError(f"{source}: expected one frame for a DICOM image or series, got {array.shape[0]}")
                 dtype = self.output_dtype
                 if dtype is None:  # GDCM reads a series as floats only to apply a rescale slope: float32 is enough
                     dtype = np.dtype(np.float32) if source_dtype.kind == "f" else source_dtype
@@ -181,6 +300,20 @@ class SaveNiftiLiked(MapTransform):
                 nib.save(image, str(tmp))
             logger.info("wrote %s (%s) denoised from %s", path, np.dtype(dtype).name, source)
         return d
+
+    @staticmethod
+    def _save_picture(array: np.ndarray, source: Path, path: Path, dtype: np.dtype, low: float, high: float) -> None:
+        """Write ``array`` ``(1, H, W, 1)`` as a picture of ``source``'s format and bit depth (``dtype``: ``uint8``,
+        ``uint16`` or ``float32``), clipped to ``[low, high]`` and rounded for integer types; ``output_dtype`` does not
+        apply (a picture format stores its own types)."""
+        if array.shape[0] != 1 or array.shape[-1] != 1:
+            raise DataError(f"{source}: expected one 2D picture, got a prediction of shape {array.shape}")
+        stored, _, _ = _stored(array[0, :, :, 0], dtype, low, high, None, None)
+        with atomic_path(path, suffix="".join(Path(path.name).suffixes[-1:])) as tmp:
+            with Image.open(source) as original:
+                kind = original.format
+            Image.fromarray(stored).save(tmp, format=kind)
+        logger.info("wrote %s (%s) denoised from %s", path, dtype.name, source)
 
 
 def _dtype(value: str | np.dtype | type) -> np.dtype:

@@ -51,6 +51,31 @@ class Modality:
         data_type: the bundles' ``data_type``: the file types they read.
         image_classes: the bundles' description of an input slice.
         intended_use: the bundles' ``intended_use``.
+        dicom_files_alone: a DICOM file given by name is read alone (a CT slice or enhanced multi-frame CT, a
+            radiograph) by :func:`monai_denoise.dicom.read_dicom_image`, instead of standing for its folder's series
+            (MRI). Inference then reads single DICOM files with the bundle's ``dicom_modalities``.
+        pictures: inference also reads PNG / TIFF (and JPEG) pictures, each an image of its own, and writes a picture
+            of the same name, format and bit depth (radiographs).
+        adaptation_refused: why ``adapt.json`` (Recorrupted-to-Recorrupted with white Gaussian noise) does not fit
+            this modality's noise and what to do instead, one line; empty where adaptation works. A bundle of a
+            modality that refuses gets an ``adapt.json`` that stops with this line.
+        doc_intro: the bundles' README: what the bundle trains on and what its inference writes, after "A MONAI
+            bundle of the monai-denoise project: ".
+        doc_data: the README's Data section.
+        doc_inference: the README's inference paragraph after "Inference reads `models/model.pt` (or
+            `--ckpt_path`), ": inputs, intensity mapping, outputs, windows.
+
+    The ``doc_*`` texts are templates: ``${window_multiple}`` is the config id of the inferer's window multiple,
+    ``${noise_KEY}`` and ``${train_noise_KEY}`` the values of ``noise`` and ``train_noise`` in the bundle's
+    ``train.json`` (a range as "LOW to HIGH"), so the text follows the bundle's own settings.
+        doc_adaptation: the README's adaptation section.
+        noise_level: the key of ``noise`` that sets the noise level, which ``monai-denoise compare --noise-levels``
+            varies (MRI ``sigma``; CT ``i0`` and radiographs ``photons``, where a larger value is less noise).
+        noise_levels: compare's default levels of ``noise_level`` (the noise section's own level is added).
+        noise_level_label: the axis label of ``noise_level`` in compare's PSNR-against-noise figure.
+        baselines: the function that lists the classical baselines of this modality's noise, set fairly, as a
+            dotted name: ``baselines(noise)`` -> ``monai_denoise.baselines.Baseline`` items for noise section
+            ``noise`` (see :meth:`classical_baselines`).
     """
 
     name: str
@@ -77,6 +102,17 @@ class Modality:
     data_type: str
     image_classes: str
     intended_use: str
+    dicom_files_alone: bool
+    pictures: bool
+    adaptation_refused: str
+    doc_intro: str
+    doc_data: str
+    doc_inference: str
+    doc_adaptation: str
+    noise_level: str
+    noise_levels: tuple[float, ...]
+    noise_level_label: str
+    baselines: str
 
     def noise_config(self, seed: str | None, section: str = "noise") -> dict:
         """The config of the noise transform on ``image`` with arguments from ``section`` (``"noise"`` or
@@ -93,12 +129,90 @@ class Modality:
         module, function = self.sample.rsplit(".", 1)
         return getattr(importlib.import_module(module), function)()
 
+    def classical_baselines(self, noise: dict) -> tuple:
+        """The classical baselines (``monai_denoise.baselines.Baseline`` items) for noise section ``noise``."""
+        module, function = self.baselines.rsplit(".", 1)
+        return tuple(getattr(importlib.import_module(module), function)(noise))
+
     def check_dicom_modality(self, value: str | None, path: str) -> None:
         """Refuse a DICOM file of another modality (``value``, its ``Modality`` tag) with a line naming it."""
         if value is not None and value not in self.dicom_modalities:
             raise DataError(f"{path}: DICOM modality {value}, this is a {self.title} denoiser "
                             f"({'/'.join(self.dicom_modalities)}); use the {modality_of_dicom(value)} bundles")
 
+
+MRI_DOC_INTRO = (
+    'it trains on 2D MR slices with synthetic\n'
+    'noise, and its inference denoises 3D volumes, 4D series (frame by frame) and DICOM series slice by\n'
+    "slice into NIfTI files with the input's shape, affine and intensity scale (and a NIfTI input's header)."
+)
+
+MRI_DOC_DATA = (
+    '- Input slices: NIfTI 2D slices in [0, 1] made by `monai-denoise prepare` (robust 0.5 / 99.5\n'
+    '  percentile normalisation per volume, RAS reorientation, axial slices padded or cropped to\n'
+    '  192x192, slices with under 5% foreground skipped), listed in `DATASET_DIR/datalist.json`\n'
+    '  (`training`, `validation`, `test`).\n'
+    "- Noise (`noise` in the configs, or a profile from the project's `configs/noise/`): Gaussian sigma\n"
+    '  0.05 by default. The clean slice is copied to `label`, the noisy one is `image`. Training draws\n'
+    '  fresh noise every epoch (`train_noise`, the same as `noise` unless a profile such as\n'
+    '  `configs/noise/blind.json` sets a list of types and a sigma range) on random patches (`patch_size`,\n'
+    '  `patches_per_slice`, flips, 90-degree rotations and, with probability `zoom_out#prob`, a zoom out\n'
+    '  down to `zoom_out#min_zoom`, so coarser scans look familiar); validation and test noise is seeded\n'
+    '  per file (`noise#seed`), so the noisy test set is the same on every run and machine.\n'
+    '- Embedded sample (`monai-denoise prepare --sample`): the MNI152 2009a T1 template (nilearn),\n'
+    "  dipy's `test_piesno` diffusion volume and 15 scikit-image photographs in 192x192 tiles (training:\n"
+    "  real texture that the smooth template lacks), dipy's `S0_10slices` b0 (validation) and nibabel's\n"
+    '  `example4d` EPI BOLD (test).'
+)
+
+MRI_DOC_INFERENCE = (
+    'denoises every `*.nii` / `*.nii.gz` in\n'
+    '`VOLUMES` (or one file) and writes them under the same names, and every DICOM series in it (a folder\n'
+    "of slice files, read by ITK with its positions and spacing) as `FOLDER.nii.gz` with the series'\n"
+    "geometry and no DICOM header field (two inputs of the same name get their parent folder's name in\n"
+    'front); intensities are normalised with the\n'
+    '0.5 / 99.5 percentiles without clipping and mapped back afterwards. The denoised values stay within\n'
+    "the input's value range (a magnitude image stays non-negative) and are written in the input's data\n"
+    "type (`--output_dtype input`, the default: a NIfTI file's type, a DICOM series' stored integer type;\n"
+    'integers rounded, and a scaled integer NIfTI keeps its `scl_slope` / `scl_inter`);\n'
+    '`--output_dtype float32` (or any numpy type name) writes that type. Each slice runs through the\n'
+    'network in windows of `roi_size` (Gaussian-weighted overlap); a slice side shorter than that gets a\n'
+    'window of its own length rounded up to `${window_multiple}` (16) instead of being padded, so\n'
+    'a 128x96 EPI slice costs a third of a 192x192 window (a network with a fixed input size sets it to\n'
+    'null and pads).'
+)
+
+MRI_DOC_ADAPTATION = (
+    '```bash\n'
+    'python -m monai.bundle run --config_file configs/adapt.json --dataset_dir NOISY_SCANS --output_dir ADAPTED\n'
+    'python -m monai.bundle run --config_file configs/inference.json --dataset_dir NOISY_SCANS --output_dir DENOISED \\\n'
+    '    --ckpt_path ADAPTED/models/model.pt\n'
+    '```\n'
+    '\n'
+    'The weights were trained on synthetic noise added to other images. `configs/adapt.json` fine-tunes\n'
+    'them on your own noisy scans alone, without clean images: Recorrupted-to-Recorrupted training (Pang\n'
+    "et al., CVPR 2021) adds fresh noise `z` of the scan's level to each patch and trains the network to\n"
+    'map `scan + alpha z` to `scan - z / alpha`, whose errors against the unseen clean image are\n'
+    'independent, so the loss is the clean-target loss plus a constant. It reads `NOISY_SCANS` as\n'
+    'inference does (every 3D volume or 4D series, 0.5 / 99.5 percentile normalisation, axial slices),\n'
+    'starts from `ckpt_path` (the shipped `models/model.pt`) and writes `ADAPTED/models/model.pt` and\n'
+    'TensorBoard logs in `ADAPTED/logs`; `model.pt` is written only when the run completes, so a run that\n'
+    'fails or is stopped leaves the weights an earlier run wrote there. The noise level is estimated from each scan (the median over a\n'
+    "series' frames, logged), over the whole scan with its background, which errs low on magnitude\n"
+    'images: recorrupted pairs with an overestimated level teach the network to invert part of the noise\n'
+    'instead of removing it, while an underestimate only leaves some. Give `--noise_level SIGMA` (on the\n'
+    "normalised scale) when you know it, which gained more in the project's quality benchmark, and\n"
+    'compare the adapted output with the unadapted one. The network learns on\n'
+    'inputs a little noisier than the scan (sigma times sqrt(1 + alpha^2)) and `inference.json` then gives\n'
+    "it the scan itself, which measured better than the paper's averaging over re-corrupted copies at\n"
+    'inference. Networks with batch normalisation re-estimate its statistics on your scans. Settings: `adaptation#iterations` (400), `#learning_rate` (0.0003, cosine decay), `#alpha`\n'
+    '(0.5), `#patch_size` (64: square patches of axial slices), `#patches_per_volume` (8, from random\n'
+    'frames) and `#checkpoint_every` (50: iterations between resume checkpoints; `--resume true` continues a\n'
+    'killed adaptation). The pairs need\n'
+    'zero-mean noise: Gaussian noise, or magnitude (Rician) data where the signal is well above the noise;\n'
+    'in a dark magnitude background the noise floor stays. Adapt on a few scans of a scanner and protocol,\n'
+    'then denoise its other scans at full speed with the adapted weights.'
+)
 
 MRI = Modality(
     name="mri",
@@ -130,7 +244,164 @@ MRI = Modality(
     data_type="nifti",
     image_classes="single channel magnitude MR slice, normalised to [0, 1] by the 0.5 / 99.5 percentiles",
     intended_use="Research use: denoising MR magnitude images. Not a medical device; not for diagnosis.",
+    dicom_files_alone=False,
+    pictures=False,
+    adaptation_refused="",
+    doc_intro=MRI_DOC_INTRO,
+    doc_data=MRI_DOC_DATA,
+    doc_inference=MRI_DOC_INFERENCE,
+    doc_adaptation=MRI_DOC_ADAPTATION,
+    noise_level="sigma",
+    noise_levels=(0.02, 0.05, 0.10),
+    noise_level_label="noise sigma (normalised intensity)",
+    baselines="monai_denoise.baselines.mri_baselines",
 )
+
+CT_ADAPTATION_REFUSED = (
+    "adapt.json does not adapt CT bundles: Recorrupted-to-Recorrupted here adds white Gaussian noise of one sigma, "
+    "which does not match CT's correlated, non-stationary projection-domain noise (the network would learn to remove "
+    "the wrong noise); fine-tune instead with train.json --finetune_from models/model.pt on your own clean-ish "
+    "(full-dose) CT slices prepared with 'monai-denoise prepare --modality ct', with the simulated noise set to your "
+    "scanner's dose (noise / train_noise: i0, electronic_std, views)")
+
+CT_DOC_INTRO = (
+    "it trains on whole 2D CT slices in Hounsfield\n"
+    "units with low-dose noise simulated in the projection domain, and its inference denoises single\n"
+    "DICOM CT files (a slice, an enhanced multi-frame CT), DICOM series and NIfTI volumes slice by slice\n"
+    "into NIfTI files in Hounsfield units with the input's geometry."
+)
+
+CT_DOC_DATA = (
+    "- Input slices: NIfTI 2D slices made by `monai-denoise prepare --modality ct` from CT in Hounsfield\n"
+    "  units (single DICOM files, DICOM series or NIfTI volumes): RAS reorientation, whole axial slices\n"
+    "  padded or cropped to 512x512 (never cut into tiles: the noise needs every ray across the body),\n"
+    "  mapped linearly from the [-1000, 1000] HU window (`hu_window`) to [0, 1] without clipping (bone\n"
+    "  above 1; evaluation clips clean and denoised slices to [0, 1], so the metrics are over the window),\n"
+    "  slices with under 5% foreground skipped; listed in `DATASET_DIR/datalist.json` (`training`,\n"
+    "  `validation`, `test`).\n"
+    "- Noise (`noise` in the configs): low-dose CT noise simulated in the projection domain. The slice\n"
+    "  in HU becomes attenuation and is projected (parallel beam, `views` angles over 180 degrees:\n"
+    "  ${noise_views}); photon counts are drawn as Poisson counts at `i0` incident photons per ray\n"
+    "  (${noise_i0}) plus Gaussian electronic noise (`electronic_std`: ${noise_electronic_std} counts),\n"
+    "  and the noise alone is reconstructed by filtered back-projection (with the slice's pixel\n"
+    "  spacing) and added: correlated, streaky and stronger behind dense or thick anatomy, as in a real\n"
+    "  low-dose scan. The clean slice is copied to `label`, the noisy one is `image`. Training is blind\n"
+    "  over doses: `train_noise#i0` draws I0 log-uniformly from ${train_noise_i0} for every patch\n"
+    "  (`patch_size`, `patches_per_slice`, flips and 90-degree rotations; no zoom: the noise texture has\n"
+    "  a physical scale); validation and test noise is seeded per file (`noise#seed`), so the noisy test\n"
+    "  set is the same on every run and machine.\n"
+    "- Embedded sample (`monai-denoise prepare --sample --modality ct`), from pydicom-data and pydicom\n"
+    "  (MIT-licensed packages of NEMA and donated test images): `eCT_Supplemental.dcm` (NEMA enhanced CT,\n"
+    "  brain, 2 frames) and `J2K_pixelrep_mismatch.dcm` (head) for training, `explicit_VR-UN.dcm`\n"
+    "  (abdomen) for validation and `bad_sequence.dcm` (neck) for test."
+)
+
+CT_DOC_INFERENCE = (
+    "denoises every `*.nii` / `*.nii.gz` volume in\n"
+    "Hounsfield units in `VOLUMES` (or one file) and writes it under the same name, every DICOM series in\n"
+    "it (a folder of slice files, read by ITK with its positions and spacing) as `FOLDER.nii.gz`, and\n"
+    "every DICOM file given by name on its own (a CT slice or an enhanced multi-frame CT, read by pydicom\n"
+    "in HU: rescale slope and intercept applied, padding outside the field of view made air, -1024 HU)\n"
+    "as `STEM.nii.gz`; series and files keep their geometry and no DICOM header field (two inputs of the\n"
+    "same name get their parent folder's name in front). A DICOM file of another modality (an MR image)\n"
+    "stops the run with one line naming the file, its modality and the bundles that take it.\n"
+    "Intensities are mapped linearly from the [-1000, 1000] HU window (`hu_window`) to [0, 1] without\n"
+    "clipping and back afterwards. The denoised values stay within the input's value range and are\n"
+    "written in the input's data type (`--output_dtype input`, the default): a NIfTI file's type, a\n"
+    "series' pixel type as ITK reads it, and for a single DICOM file HU as int16 where they are integral\n"
+    "and fit (rescale slope 1, integral intercept), float32 otherwise; `--output_dtype float32` (or any\n"
+    "numpy type name) writes that type. Each slice runs through the network in windows of `roi_size`\n"
+    "(512x512, Gaussian-weighted overlap), so a 512x512 CT slice is one window; a slice side shorter than\n"
+    "that gets a window of its own length rounded up to `${window_multiple}` (16) instead of being padded\n"
+    "(a network with a fixed input size sets it to null and pads)."
+)
+
+CT_DOC_ADAPTATION = (
+    "`configs/adapt.json` does not adapt this bundle: it stops at once with one line saying why, exits\n"
+    "with a non-zero status and writes nothing. Recorrupted-to-Recorrupted adaptation, as the MRI\n"
+    "bundles run it, adds white Gaussian noise of one sigma to the scans; CT noise is correlated (filtered\n"
+    "back-projection spreads it into streaks and a fine texture) and non-stationary (stronger behind dense\n"
+    "or thick anatomy), so the recorrupted pairs would teach the network to remove the wrong noise.\n"
+    "Fine-tune instead on your own clean-ish (full-dose) CT slices with simulated noise at your\n"
+    "scanner's dose:\n"
+    "\n"
+    "```bash\n"
+    "monai-denoise prepare --modality ct FULL_DOSE_CT --output DATA\n"
+    "python -m monai.bundle run --config_file configs/train.json --dataset_dir DATA --output_dir OUT \\\n"
+    "    --finetune_from models/model.pt --epochs 10 --noise#i0 100000 --train_noise#i0 \"[50000,200000]\"\n"
+    "```"
+)
+
+XRAY_ADAPTATION_REFUSED = (
+    "adapt.json does not adapt radiograph bundles: Recorrupted-to-Recorrupted here adds white Gaussian noise of one "
+    "sigma, which does not match radiographs' signal-dependent Poisson-Gaussian noise (the network would learn to "
+    "remove the wrong noise); fine-tune instead with train.json --finetune_from models/model.pt on your own "
+    "clean-ish (high-dose) radiographs prepared with 'monai-denoise prepare --modality xray', with the simulated "
+    "noise set to your detector's dose (noise / train_noise: photons, electronic_std)")
+
+XRAY_DOC_INTRO = (
+    "it trains on tiles of radiographs (the detector's\n"
+    "linear signal) with Poisson-Gaussian noise, and its inference denoises each radiograph whole: DICOM\n"
+    "files (CR, DX) into NIfTI files in the stored integer values, and PNG / TIFF pictures into pictures\n"
+    "of the same format and bit depth."
+)
+
+XRAY_DOC_DATA = (
+    "- Input slices: NIfTI 2D tiles in [0, 1] made by `monai-denoise prepare --modality xray` from\n"
+    "  radiographs (DICOM CR / DX files, PNG / TIFF pictures): the detector's linear signal as stored\n"
+    "  (no VOI LUT or window; MONOCHROME1 inverted, so bone is bright) divided by its full scale\n"
+    "  (2^BitsStored - 1; 255 or 65535 for 8- or 16-bit pictures), cut into 256x256 tiles, tiles with\n"
+    "  under 5% foreground skipped; listed in `DATASET_DIR/datalist.json` (`training`, `validation`,\n"
+    "  `test`).\n"
+    "- Noise (`noise` in the configs): Poisson-Gaussian, the noise of a detector: the quantum noise of a\n"
+    "  photon count (`photons` at full scale: ${noise_photons}; Poisson noise whose variance grows with the\n"
+    "  signal) plus Gaussian electronic noise (`electronic_std`: ${noise_electronic_std} of full scale).\n"
+    "  The clean tile is copied to `label`, the noisy one is `image`. Training is blind over doses:\n"
+    "  `train_noise#photons` draws ${train_noise_photons} photons and `train_noise#electronic_std`\n"
+    "  ${train_noise_electronic_std} for every patch (`patch_size`, `patches_per_slice`, flips, 90-degree\n"
+    "  rotations and, with probability `zoom_out#prob`, a zoom out down to `zoom_out#min_zoom`);\n"
+    "  validation and test noise is seeded per file (`noise#seed`), so the noisy test set is the same on\n"
+    "  every run and machine.\n"
+    "- Embedded sample (`monai-denoise prepare --sample --modality xray`): NEMA's computed radiographs\n"
+    "  from pydicom-data (MIT; NEMA WG04 test images), `RG1_UNCR.dcm` (chest) with 15 scikit-image\n"
+    "  photographs as extra texture for training, scikit-image's `microaneurysms.png` and `page.png` for\n"
+    "  validation and `RG3_UNCR.dcm` (ankle) for test."
+)
+
+XRAY_DOC_INFERENCE = (
+    "denoises every radiograph in `VOLUMES` (or one\n"
+    "file), each file an image of its own, also inside folders: every DICOM file (CR or DX, read by\n"
+    "pydicom as the detector's stored linear signal, no LUT or window applied) as `STEM.nii.gz` with\n"
+    "its pixel spacing and no DICOM header field, in the file's\n"
+    "stored integer type and in the MONOCHROME2 convention (bone bright): a MONOCHROME1 input is written\n"
+    "as MONOCHROME2, inverted against its file; and every PNG / TIFF (or JPEG) picture as a picture of\n"
+    "the same name, format and bit depth (8 or 16 bits; a colour picture comes out grey). Two inputs of\n"
+    "the same name get their parent folder's name in front. A DICOM file of another modality stops the\n"
+    "run with one line naming the file, its modality and the bundles that take it; a NIfTI radiograph\n"
+    "carries no full scale and is refused (give DICOM or a 16-bit picture). Intensities are divided by\n"
+    "the full scale (2^BitsStored - 1; 255 or 65535 for pictures) and multiplied back afterwards; the\n"
+    "denoised values stay within the input's value range (`--output_dtype float32`, or any numpy type\n"
+    "name, writes a DICOM input's NIfTI output in that type). A radiograph is denoised whole: `roi_size`\n"
+    "is 4096x4096, so an image smaller than that runs as one window of its own size rounded up to\n"
+    "`${window_multiple}` (16), without seams (the DRUNet bundle denoised a 1760x1760 radiograph on\n"
+    "the CPU in one window, with a peak memory of about 2.1 GiB and 40 s on 2 cores)."
+)
+
+XRAY_DOC_ADAPTATION = (
+    "`configs/adapt.json` does not adapt this bundle: it stops at once with one line saying why, exits\n"
+    "with a non-zero status and writes nothing. Recorrupted-to-Recorrupted adaptation, as the MRI\n"
+    "bundles run it, adds white Gaussian noise of one sigma to the images; a radiograph's noise is\n"
+    "signal-dependent (Poisson quantum noise, stronger where more photons arrive, plus electronic\n"
+    "noise), so the recorrupted pairs would teach the network to remove the wrong noise. Fine-tune\n"
+    "instead on your own clean-ish (high-dose) radiographs with simulated noise at your detector's dose:\n"
+    "\n"
+    "```bash\n"
+    "monai-denoise prepare --modality xray HIGH_DOSE_RADIOGRAPHS --output DATA\n"
+    "python -m monai.bundle run --config_file configs/train.json --dataset_dir DATA --output_dir OUT \\\n"
+    "    --finetune_from models/model.pt --epochs 10 --noise#photons 500 --train_noise#photons \"[200,2000]\"\n"
+    "```"
+)
+
 
 CT = Modality(
     name="ct",
@@ -142,7 +413,7 @@ CT = Modality(
     intensity={"_target_": "monai_denoise.transforms.WindowNormalized", "low": "@hu_window#0",
                "high": "@hu_window#1"},
     prepare_intensity={"_target_": "monai_denoise.transforms.WindowNormalize", "low": -1000.0, "high": 1000.0},
-    noise={"i0": 200000.0, "electronic_std": 10.0, "views": 720, "seed": 20261122},
+    noise={"i0": 400000.0, "electronic_std": 10.0, "views": 720, "seed": 20261122},
     noise_transform="monai_denoise.transforms.LowDoseCTNoised",
     noise_arguments={"i0": "i0", "electronic_std": "electronic_std", "views": "views"},
     noise_reads_meta=True,
@@ -165,6 +436,17 @@ CT = Modality(
     data_type="dicom, nifti",
     image_classes="single channel CT slice in HU, mapped from the [-1000, 1000] HU window to [0, 1] (bone above 1)",
     intended_use="Research use: denoising low-dose CT images. Not a medical device; not for diagnosis.",
+    dicom_files_alone=True,
+    pictures=False,
+    adaptation_refused=CT_ADAPTATION_REFUSED,
+    doc_intro=CT_DOC_INTRO,
+    doc_data=CT_DOC_DATA,
+    doc_inference=CT_DOC_INFERENCE,
+    doc_adaptation=CT_DOC_ADAPTATION,
+    noise_level="i0",
+    noise_levels=(60000.0, 150000.0, 400000.0),
+    noise_level_label="I0 (incident photons per ray; more is less noise)",
+    baselines="monai_denoise.baselines.ct_baselines",
 )
 
 XRAY = Modality(
@@ -196,6 +478,17 @@ XRAY = Modality(
     data_type="dicom, png, tiff",
     image_classes="single channel radiograph, linear detector signal divided by its full scale, in [0, 1]",
     intended_use="Research use: denoising low-dose radiographs. Not a medical device; not for diagnosis.",
+    dicom_files_alone=True,
+    pictures=True,
+    adaptation_refused=XRAY_ADAPTATION_REFUSED,
+    doc_intro=XRAY_DOC_INTRO,
+    doc_data=XRAY_DOC_DATA,
+    doc_inference=XRAY_DOC_INFERENCE,
+    doc_adaptation=XRAY_DOC_ADAPTATION,
+    noise_level="photons",
+    noise_levels=(250.0, 1000.0, 4000.0),
+    noise_level_label="photons per pixel at full scale (more is less noise)",
+    baselines="monai_denoise.baselines.xray_baselines",
 )
 
 MODALITIES = {m.name: m for m in (MRI, CT, XRAY)}

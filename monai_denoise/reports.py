@@ -114,14 +114,16 @@ def plot_validation_curves(curves: dict[str, pd.DataFrame], path: str | Path) ->
     save_figure(fig, path)
 
 
-def plot_psnr_vs_noise(table: pd.DataFrame, path: str | Path) -> None:
-    """Mean PSNR against noise sigma for every method, one colour each.
+def plot_psnr_vs_noise(table: pd.DataFrame, path: str | Path, level: str = "noise_sigma",
+                       label: str = "noise sigma (normalised intensity)") -> None:
+    """Mean PSNR against the noise level for every method, one colour each.
 
-    ``table``: columns method, noise_sigma, psnr and parameters (set for networks only): networks are
-    drawn solid, classical methods dashed, the noisy input dotted grey.
+    ``table``: columns method, ``level`` (the noise level: ``noise_sigma``, ``noise_i0``, ...), psnr and
+    parameters (set for networks only): networks are drawn solid, classical methods dashed, the noisy input
+    dotted grey. ``label``: the x axis label.
     """
-    means = table.groupby(["method", "noise_sigma"], sort=False).agg(psnr=("psnr", "mean"),
-                                                                      parameters=("parameters", "first"))
+    means = table.groupby(["method", level], sort=False).agg(psnr=("psnr", "mean"),
+                                                             parameters=("parameters", "first"))
     colours = plt.get_cmap("tab20").colors
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for number, (method, rows) in enumerate(means.reset_index().groupby("method", sort=False)):
@@ -130,8 +132,8 @@ def plot_psnr_vs_noise(table: pd.DataFrame, path: str | Path) -> None:
         else:
             style = {"color": colours[number % len(colours)],
                      "linestyle": "-" if rows.parameters.notna().any() else "--"}
-        ax.plot(rows.noise_sigma, rows.psnr, marker="o", label=method, **style)
-    ax.set(xlabel="noise sigma (normalised intensity)", ylabel="PSNR (dB)", title="PSNR against noise level")
+        ax.plot(rows[level], rows.psnr, marker="o", label=method, **style)
+    ax.set(xlabel=label, ylabel="PSNR (dB)", title="PSNR against noise level")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     save_figure(fig, path)

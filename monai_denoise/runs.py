@@ -27,3 +27,13 @@ def check_planned_run(trainer: Trainer, source: str, validation_interval: int | 
     if validation_interval is not None and validation_interval > state.max_epochs:
         raise DataError(f"{source}: validation runs every {validation_interval} epochs and training has "
                         f"{state.max_epochs}: no validation would choose model.pt; set val_interval <= epochs")
+
+
+def refuse_adaptation(reason: str) -> None:
+    """Stop an ``adapt.json`` run of a modality whose noise its adaptation does not model, before anything is read
+    or written.
+
+    Raises:
+        DataError: always, with ``reason`` (``Modality.adaptation_refused``: why, and what to do instead).
+    """
+    raise DataError(reason)

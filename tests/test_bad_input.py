@@ -381,12 +381,15 @@ def test_help_and_version_import_neither_torch_nor_monai(argv):
     assert result.stdout.splitlines()[-1] == "HEAVY []"
 
 
-def test_compare_without_bundles_compares_every_bundle(tiny_dataset, tmp_path, monkeypatch):
+def test_compare_without_bundles_compares_every_bundle_of_the_datas_modality(tiny_dataset, tmp_path, monkeypatch):
     import monai_denoise.compare
     from monai_denoise.bundle import BUNDLES
+    from monai_denoise.compare import compared_bundles, dataset_modality
 
     seen = []
     monkeypatch.setattr(monai_denoise.compare, "run_compare", lambda data, output, config: seen.append(config))
 
     assert main(["compare", "--data", str(tiny_dataset), "--output", str(tmp_path / "out")]) == 0
-    assert [c.bundles for c in seen] == [tuple(BUNDLES)]
+    assert [(c.bundles, c.noise_levels) for c in seen] == [((), ())], "run_compare picks the modality's defaults"
+    modality = dataset_modality(tiny_dataset)
+    assert compared_bundles((), modality, tiny_dataset) == tuple(b for b in BUNDLES if b.startswith("mri_"))

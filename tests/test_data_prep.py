@@ -416,6 +416,40 @@ def test_sample_volumes_are_the_files_shipped_with_installed_packages():
         assert found == shape if shape else min(found) >= 192, name
 
 
+def test_ct_sample_keeps_one_real_scan_per_split_and_records_its_terms(tmp_path):
+    from data_prep.sources import ct_sample_volumes
+
+    sample = ct_sample_volumes()
+    assert {s.path.name: s.split for s in sample} == {
+        "eCT_Supplemental.dcm": "training", "J2K_pixelrep_mismatch.dcm": "training",
+        "explicit_VR-UN.dcm": "validation", "bad_sequence.dcm": "test"}
+    assert not any(s.path.name.startswith("693_") for s in sample), "CQ500 (non-commercial) stays out"
+    manifest = prepare_dataset(sample, tmp_path / "ct", PrepareConfig(modality="ct", size=512))
+    assert manifest.groupby("split").volume_id.unique().map(list).to_dict() == {
+        "test": ["bad_sequence"], "training": ["eCT_Supplemental", "J2K_pixelrep_mismatch"],
+        "validation": ["explicit_VR-UN"]}
+    assert (manifest.height == 512).all() and set(manifest.lower_value) == {-1000.0}
+    test_slice = nib.load(str(tmp_path / "ct" / manifest.image[manifest.split == "test"].iloc[0]))
+    hu = test_slice.get_fdata() * 2000 - 1000
+    assert hu.min() >= -1024 and np.median(hu[hu > -200]) == pytest.approx(40, abs=40), "soft tissue in HU"
+    np.testing.assert_allclose(test_slice.header.get_zooms(), (0.2871, 0.2871), atol=1e-3)
+    provenance = json.loads((tmp_path / "ct" / "provenance.json").read_text())
+    assert provenance["modality"] == "ct"
+    assert set(provenance["source_terms"]) == {str(s.path) for s in sample}
+
+
+def test_xray_sample_tests_on_a_radiograph_no_split_shares(tmp_path):
+    from data_prep.sources import xray_sample_volumes
+
+    sample = xray_sample_volumes()
+    splits = {}
+    for source in sample:
+        splits.setdefault(source.split, []).append(source.path.name)
+    assert splits["test"] == ["RG3_UNCR.dcm"] and "RG1_UNCR.dcm" in splits["training"]
+    assert not set(splits["training"]) & set(splits["validation"])
+    assert all(s.path.is_file() and s.terms for s in sample)
+
+
 # --- output folder -------------------------------------------------------------------------------------------
 
 

@@ -371,9 +371,10 @@ def modality_bundle(spec: BundleSpec, modality: Modality, overrides: dict, model
                    overrides={**spec.overrides, **overrides}, model_doc=model_doc, measured=measured)
 
 
-CT_TRAIN_DOSE = {"train_noise#i0": [40000.0, 400000.0]}
-"""CT bundles train blind over doses: I0 drawn log-uniformly from 4e4 to 4e5 photons per ray (about 80 to 20 HU of
-noise in soft tissue), so one set of weights serves the quarter-dose-like and the very low dose."""
+CT_TRAIN_DOSE = {"train_noise#i0": [30000.0, 800000.0]}
+"""CT bundles train blind over doses: I0 drawn log-uniformly from 3e4 to 8e5 photons per ray (about 100 to 19 HU of
+noise in the soft tissue of the sample's neck slice), so one set of weights serves the quarter-dose-like profile
+(``configs/noise/ct_quarter_dose.json``) and the very low dose (``ct_very_low_dose.json``)."""
 
 XRAY_TRAIN_DOSE = {"train_noise#photons": [150.0, 6000.0], "train_noise#electronic_std": [0.0, 0.004]}
 """Radiograph bundles train blind over doses: photons at full scale drawn log-uniformly from 150 to 6000, electronic
@@ -387,8 +388,8 @@ CT_CAE = modality_bundle(
 
 CT_DRUNET = modality_bundle(
     DRUNET, CT, CT_TRAIN_DOSE,
-    DRUNET.model_doc + " Trained blind on whole CT slices with projection-domain low-dose noise of I0 from 4e4 to "
-                       "4e5 photons per ray.",
+    DRUNET.model_doc + " Trained blind on whole CT slices with projection-domain low-dose noise of I0 from 3e4 to "
+                       "8e5 photons per ray.",
     "Not measured yet: train it with `configs/train.json` on `monai-denoise prepare --sample --modality ct`.")
 
 XRAY_CAE = modality_bundle(

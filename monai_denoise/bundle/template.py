@@ -6,6 +6,7 @@ only differ where their specs do. ``monai-denoise bundle render`` writes them, `
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from importlib.metadata import version
@@ -14,12 +15,17 @@ from string import Template
 
 from monai.bundle import ConfigParser
 
+from ..data import list_volumes
 from .models import R2R_PAPER, BundleSpec
 
 IMPORTS = ["$import torch", "$import monai", "$import monai_denoise"]
 TRAINING_IMPORTS = ["$import numpy", "$import monai_denoise.handlers", "$import monai_denoise.runs"]
 METRIC_NAMES = ("psnr", "ssim", "mae", "mse")
 
+
+LIST_VOLUMES_DEFAULTS = {name: parameter.default for name, parameter in
+                         inspect.signature(list_volumes).parameters.items() if name != "inputs"}
+"""``monai_denoise.data.list_volumes``'s defaults (MRI's): a config renders only the arguments that differ."""
 
 CHECK_TRAINING = ("$monai_denoise.runs.check_planned_run(@train#trainer, @dataset_dir + '/datalist.json', "
                   "@val_interval)")
@@ -226,15 +232,22 @@ def _scans(spec: BundleSpec) -> dict:
     """The user's scans, as ``inference.json`` and ``adapt.json`` read them: every NIfTI volume or 4D series and
     every DICOM series (a folder) in ``dataset_dir``, loaded as ``(T, X, Y, Z)`` (T = 1 for a volume), RAS-oriented
     and mapped to [0, 1] by the modality's intensity mapping."""
-    intensity = spec.modality.intensity
+    modality = spec.modality
+    intensity = modality.intensity
+    listing = {"dicom_series": modality.dicom_series, "dicom_files_alone": modality.dicom_files_alone,
+               "pictures": modality.pictures,
+               "dicom_modalities": list(modality.dicom_modalities) if modality.dicom_files_alone else None}
+    reader = "monai_denoise.io.ScanReader"
+    if modality.dicom_files_alone:  # single DICOM files are read alone: the reader checks their Modality
+        reader = {"_target_": reader, "dicom_modalities": list(modality.dicom_modalities)}
     return {
         "imports": IMPORTS + ["$import numpy"],
         "ckpt_path": "$@bundle_root + '/models/model.pt'",
-        **spec.modality.intensity_keys,
-        "data": {"_target_": "monai_denoise.data.list_volumes", "inputs": "@dataset_dir"},
+        **modality.intensity_keys,
+        "data": {"_target_": "monai_denoise.data.list_volumes", "inputs": "@dataset_dir",
+                 **{k: v for k, v in listing.items() if v != LIST_VOLUMES_DEFAULTS[k]}},
         "loading": [
-            {"_target_": "LoadImaged", "keys": "image", "reader": "monai_denoise.io.ScanReader",
-             "dtype": "$numpy.float32"},
+            {"_target_": "LoadImaged", "keys": "image", "reader": reader, "dtype": "$numpy.float32"},
             {"_target_": "EnsureChannelFirstd", "keys": "image"},
             {"_target_": "Orientationd", "keys": "image", "axcodes": "RAS", "labels": None},
             {"_target_": intensity["_target_"], "keys": "image",
@@ -290,7 +303,11 @@ def adapt_config(spec: BundleSpec) -> dict:
     every block (no refinement over bright ones: recorrupted pairs with an overestimated sigma teach the network
     to invert noise, an underestimate only leaves some).
     Writes ``output_dir/models/model.pt``, which ``inference.json`` then takes as its ``ckpt_path``.
+
+    Where the modality's noise does not fit (``Modality.adaptation_refused``), see :func:`refused_adapt_config`.
     """
+    if spec.modality.adaptation_refused:
+        return refused_adapt_config(spec)
     pairs = [
         {"_target_": "monai_denoise.transforms.NoiseLeveld", "keys": "image", "sigma_key": "noise_sigma",
          "noise_level": "@noise_level", "iterations": 0},
@@ -355,6 +372,20 @@ def adapt_config(spec: BundleSpec) -> dict:
         },
         "initialize": ["$monai.utils.set_determinism(seed=@seed)"],
         "run": ["$monai_denoise.runs.check_planned_run(@adapt#trainer, @dataset_dir)", "$@adapt#trainer.run()"],
+    }
+
+
+def refused_adapt_config(spec: BundleSpec) -> dict:
+    """``adapt.json`` of a modality whose noise Recorrupted-to-Recorrupted (white Gaussian) does not model: the usual
+    top-level keys (model-zoo tools read them), and a ``run`` that stops with ``adaptation_refused`` (a DataError:
+    one line, exit status 1) before anything is read or written."""
+    return {
+        **_common(spec),
+        "imports": IMPORTS + ["$import monai_denoise.runs"],
+        "ckpt_path": "$@bundle_root + '/models/model.pt'",
+        "output_dir": "$@bundle_root + '/adapted'",
+        "adaptation_refused": spec.modality.adaptation_refused,
+        "run": ["$monai_denoise.runs.refuse_adaptation(@adaptation_refused)"],
     }
 
 
@@ -460,6 +491,20 @@ def parameter_count(train: dict) -> int:
     return sum(p.numel() for p in network.parameters())
 
 
+def _noise_values(train: dict) -> dict[str, str]:
+    """``noise_KEY`` and ``train_noise_KEY`` of a rendered ``train.json`` as README text (references resolved, a
+    range as "LOW to HIGH")."""
+    def text(value) -> str:
+        if isinstance(value, str) and value.startswith("@noise#"):
+            value = train["noise"][value.split("#", 1)[1]]
+        if isinstance(value, (list, tuple)):
+            return " to ".join(text(v) for v in value)
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    return {f"{section}_{key}": text(value) for section in ("noise", "train_noise")
+            for key, value in train.get(section, {}).items()}
+
+
 def render(spec: BundleSpec) -> dict[str, str]:
     """Relative path -> file text for every generated file of the bundle."""
     configs = {name: apply_overrides(build(spec), spec.overrides) for name, build in
@@ -471,9 +516,12 @@ def render(spec: BundleSpec) -> dict[str, str]:
     shapes = ("Input `(B, 2, H, W)`: the noisy slice and its noise level\nmap; output `(B, 1, H, W)`; intensities in "
               "[0, 1]." if spec.noise_level_map else "Input and output: `(B, 1, H, W)` with intensities\nin [0, 1].")
     window_multiple = "inferer#inferer#window_multiple" if spec.noise_level_map else "inferer#window_multiple"
+    modality, values = spec.modality, {"window_multiple": window_multiple, **_noise_values(configs["train"])}
+    docs = {field: Template(getattr(modality, f"doc_{field}")).substitute(values)
+            for field in ("intro", "data", "inference", "adaptation")}
     files["docs/README.md"] = Template((Path(__file__).parent / "README.template.md").read_text()).substitute(
         name=spec.name, title=spec.title, model=spec.model_doc, parameters=parameters, measured=spec.measured,
-        shapes=shapes, window_multiple=window_multiple)
+        shapes=shapes, **docs)
     files["configs/logging.conf"] = (Path(__file__).parent / "logging.conf").read_text()
     files["LICENSE"] = (Path(__file__).parent / "LICENSE").read_text()
     return files

@@ -1,0 +1,100 @@
+"""`monai-denoise compare` on CT and radiograph data: the modality's bundles, noise parameter and baselines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import TINY
+from test_modality_bundles import tiny_slices
+
+from monai_denoise.anscombe import gat_bm3d
+from monai_denoise.baselines import apply, ct_baselines, tune, xray_baselines
+from monai_denoise.bundle import BUNDLES
+from monai_denoise.compare import CompareConfig, compared_bundles, dataset_modality, run_compare
+from monai_denoise.errors import DataError
+from monai_denoise.metrics import image_metrics
+from monai_denoise.modalities import CT, MODALITIES, XRAY
+from monai_denoise.transforms import PoissonGaussianNoise
+
+CASES = {
+    "ct": {"bundle": "ct_denoising_cae", "key": "i0", "main": 400000, "other": 100000.0,
+           "overrides": {"noise#views": 60}, "baselines": {"BM3D", "Gaussian filter", "median filter"}},
+    "xray": {"bundle": "xray_denoising_cae", "key": "photons", "main": 1000, "other": 250.0, "overrides": {},
+             "baselines": {"GAT-BM3D", "BM3D", "Gaussian filter", "median filter"}},
+}
+"""Per modality: its CAE bundle, noise level key, main and second level, cheap noise (CT: 60 views) and baselines."""
+
+
+def tiny_data(root: Path, modality: str) -> Path:
+    """Tiny 32x32 slices (3 training, 1 validation, 1 test) recorded as ``modality`` in provenance.json."""
+    data = tiny_slices(root / "data")
+    (data / "provenance.json").write_text(json.dumps({"modality": modality}))
+    return data
+
+
+@pytest.mark.parametrize("modality", ["ct", "xray"])
+def test_compare_uses_the_modalitys_noise_level_and_baselines(modality, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no_weights"))
+    case = CASES[modality]
+    data, output, column = tiny_data(tmp_path, modality), tmp_path / "compare", f"noise_{case['key']}"
+    config = CompareConfig(bundles=(case["bundle"],), epochs=1, noise_levels=(case["other"],),
+                           overrides={**TINY, "num_workers": 0, **case["overrides"]})
+    summary = run_compare(data, output, config)
+
+    methods = {"noisy input", case["bundle"], *case["baselines"]}
+    assert set(summary.method) == methods
+    assert set(pd.read_csv(output / "summary.csv").method) == methods
+    table = pd.read_csv(output / "comparison.csv")
+    assert column in table.columns and "noise_sigma" not in table.columns
+    assert sorted(table[column].unique()) == [case["other"], case["main"]]
+    assert np.isfinite(table.psnr).all()
+    noisy = table[table.method == "noisy input"].groupby(column).psnr.mean()
+    assert noisy.is_monotonic_increasing, "a larger i0 / photon count is less noise"
+    bm3d = summary.set_index("method").loc["BM3D"]
+    assert bm3d.settings.startswith("factor "), "BM3D's sigma factor is tuned on validation"
+    text = (output / "summary.md").read_text()
+    assert f"PSNR at {case['key']} {case['main']}" in text and f"PSNR at {case['key']} {case['other']:g}" in text
+    assert text.startswith(f"# Comparison: {MODALITIES[modality].title} noise, {case['key']} {case['main']}")
+    assert (output / "psnr_vs_noise.png").stat().st_size > 1000
+
+
+def test_a_bundle_of_another_modality_is_refused_in_one_line(tmp_path):
+    data = tiny_data(tmp_path, "ct")
+    for bundle, title in (("xray_denoising_cae", "radiograph"), ("mri_denoising_unet", "MRI")):
+        with pytest.raises(DataError, match=f"{bundle} is a {title} bundle but .* holds CT images") as err:
+            run_compare(data, tmp_path / "out", CompareConfig(bundles=("ct_denoising_cae", bundle), epochs=1))
+        assert "\n" not in str(err.value)
+    assert not (tmp_path / "out").exists(), "refused before anything is trained or written"
+
+
+def test_default_bundles_are_the_datas_modalitys(tmp_path):
+    for name in ("ct", "xray"):
+        data = tiny_data(tmp_path / name, name)
+        modality = dataset_modality(data)
+        assert modality is MODALITIES[name]
+        assert compared_bundles((), modality, data) == tuple(b for b in BUNDLES if b.startswith(f"{name}_"))
+    (tmp_path / "old").mkdir()
+    assert dataset_modality(tmp_path / "old").name == "mri", "datasets without a recorded modality are MRI"
+
+
+def test_gat_bm3d_baseline_is_given_the_levels_true_parameters():
+    clean = torch.from_numpy(np.tile(np.linspace(0.1, 0.9, 32), (32, 1))[None, None].astype(np.float32))
+    noise = {"photons": 200.0, "electronic_std": 0.01, "seed": 0}
+    transform = PoissonGaussianNoise(noise["photons"], noise["electronic_std"])
+    transform.set_random_state(0)
+    noisy = torch.as_tensor(transform(clean[0]))[None].float()
+    gat = next(b for b in xray_baselines(noise) if b.name == "GAT-BM3D")
+    assert tune(gat, noisy, clean, noise) == {}
+    expected = gat_bm3d(noisy[0, 0].numpy(), 200.0, 0.01)
+    torch.testing.assert_close(apply(gat, noisy, noise, {})[0, 0], torch.from_numpy(expected))
+    psnr = {name: float(image_metrics(pred, clean)["psnr"].mean()) for name, pred in
+            (("noisy", noisy), ("gat", apply(gat, noisy, noise, {})))}
+    assert psnr["gat"] > psnr["noisy"] + 3.0
+    assert {b.name for b in ct_baselines(CT.noise)} == {"BM3D", "Gaussian filter", "median filter"}
+    assert all(b.noise_args == {} for b in ct_baselines(CT.noise)), "CT baselines see the image alone"
+    assert XRAY.classical_baselines(XRAY.noise)[0].name == "GAT-BM3D"
