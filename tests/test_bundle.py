@@ -16,7 +16,7 @@ from conftest import HAS_CXX, TINY, UNET_BUNDLE, phantom, write_nifti
 from monai.bundle import ConfigWorkflow
 
 from monai_denoise.bundle import BUNDLES, stale_files, write_bundle
-from monai_denoise.modalities import MRI
+from monai_denoise.modalities import MODALITIES, MRI
 from monai_denoise.bundle.template import apply_overrides
 from monai_denoise.transforms import SyntheticNoised
 
@@ -140,7 +140,8 @@ def test_noise_profiles_compose_over_train_config():
     profiles = sorted((REPO / "configs" / "noise").glob("*.json"))
     assert {p.stem for p in profiles} >= {"gaussian_0.05", "gaussian_0.10", "rician_0.05", "rician_0.10", "origin_cae",
                                           "blind"}
-    for profile in profiles:
+    mri = [p for p in profiles if _profile_modality(p) is MRI]
+    for profile in mri:
         parser = ConfigParser()
         parser.read_config([str(UNET_BUNDLE / "configs" / "train.json"), str(profile)])
         wanted = {"noise#type": "gaussian", "noise#sigma": 0.05, **json.loads(profile.read_text())}
@@ -154,6 +155,29 @@ def test_noise_profiles_compose_over_train_config():
         kinds = wanted.get("train_noise#type", [wanted["noise#type"]])
         low, high = wanted.get("train_noise#sigma", [wanted["noise#sigma"]] * 2)
         assert (training.noise.kinds, training.noise.low, training.noise.high) == (tuple(kinds), low, high)
+
+
+def _profile_modality(profile: Path):
+    """The modality whose noise section has every ``noise#`` key the profile sets."""
+    keys = {k.split("#")[1] for k in json.loads(profile.read_text()) if k.startswith("noise#")}
+    return next(m for m in MODALITIES.values() if keys <= set(m.noise))
+
+
+@pytest.mark.parametrize("name", ["ct_quarter_dose", "ct_very_low_dose", "xray_dose_1000", "xray_dose_250"])
+def test_dose_profiles_set_the_test_noise_of_their_modality(name):
+    from monai.bundle import ConfigParser
+
+    from conftest import REPO
+
+    profile = REPO / "configs" / "noise" / f"{name}.json"
+    modality = _profile_modality(profile)
+    bundle = next(b for b, spec in BUNDLES.items() if spec.modality is modality)
+    parser = ConfigParser()
+    parser.read_config([str(UNET_BUNDLE.parent / bundle / "configs" / "train.json"), str(profile)])
+    validation = parser.get_parsed_content("validate#preprocessing").transforms[-1]
+    for key, value in json.loads(profile.read_text()).items():
+        assert getattr(validation.noise, key.split("#")[1]) == value, key
+    assert validation.seed == parser["noise"]["seed"]
 
 
 @pytest.mark.skipif(not HAS_CXX, reason="torch.compile needs a C++ compiler")
