@@ -23,11 +23,11 @@ class Modality:
         dicom_modalities: DICOM ``Modality`` values its bundles accept (``("CT",)``; ``("CR", "DX")``).
         dicom_series: a folder of DICOM files is one series, a volume (MRI, CT); otherwise each DICOM file is an
             image of its own (radiographs).
-        units: the scanner units the images are read in and written back in.
         intensity_keys: top-level config keys (and defaults) of the intensity mapping, e.g. ``{"hu_window": [-1000,
             1000]}``, which the mapping's arguments refer to.
-        intensity: the dictionary transform (MONAI config, no ``keys``) that maps an image in ``units`` to the
-            networks' [0, 1] scale and is inverted on their output.
+        intensity: the dictionary transform (MONAI config, no ``keys``) that maps an image in its scanner units
+            (MRI magnitude, CT HU, radiograph stored values) to the networks' [0, 1] scale and is inverted on their
+            output.
         prepare_intensity: its array form in ``data_prep`` (MONAI config; ``@percentiles`` refers to the prepare
             command's percentiles), clipped where the prepared slices are.
         noise: the bundles' ``noise`` section: parameters of the seeded noise of validation and test (``seed``
@@ -82,7 +82,6 @@ class Modality:
     title: str
     dicom_modalities: tuple[str, ...]
     dicom_series: bool
-    units: str
     intensity_keys: dict
     intensity: dict
     prepare_intensity: dict
@@ -120,10 +119,6 @@ class Modality:
         return {"_target_": self.noise_transform, "keys": "image", "label_key": "label",
                 **{arg: f"@{section}#{key}" for arg, key in self.noise_arguments.items()}, "seed": seed}
 
-    def intensity_config(self, keys: str = "image") -> dict:
-        """The config of the intensity mapping on ``keys``."""
-        return {**self.intensity, "keys": keys}
-
     def sample_volumes(self) -> list:
         """The embedded sample of this modality: ``data_prep.sources.SourceVolume`` items, each in one split."""
         module, function = self.sample.rsplit(".", 1)
@@ -134,11 +129,6 @@ class Modality:
         module, function = self.baselines.rsplit(".", 1)
         return tuple(getattr(importlib.import_module(module), function)(noise))
 
-    def check_dicom_modality(self, value: str | None, path: str) -> None:
-        """Refuse a DICOM file of another modality (``value``, its ``Modality`` tag) with a line naming it."""
-        if value is not None and value not in self.dicom_modalities:
-            raise DataError(f"{path}: DICOM modality {value}, this is a {self.title} denoiser "
-                            f"({'/'.join(self.dicom_modalities)}); use the {modality_of_dicom(value)} bundles")
 
 
 MRI_DOC_INTRO = (
@@ -219,7 +209,6 @@ MRI = Modality(
     title="MRI",
     dicom_modalities=("MR",),
     dicom_series=True,
-    units="the scanner's magnitude units",
     intensity_keys={"percentiles": [0.5, 99.5]},
     intensity={"_target_": "monai_denoise.transforms.PercentileNormalized", "lower": "@percentiles#0",
                "upper": "@percentiles#1", "clip": False},
@@ -408,7 +397,6 @@ CT = Modality(
     title="CT",
     dicom_modalities=("CT",),
     dicom_series=True,
-    units="Hounsfield units (HU)",
     intensity_keys={"hu_window": [-1000.0, 1000.0]},
     intensity={"_target_": "monai_denoise.transforms.WindowNormalized", "low": "@hu_window#0",
                "high": "@hu_window#1"},
@@ -454,7 +442,6 @@ XRAY = Modality(
     title="radiograph",
     dicom_modalities=("CR", "DX"),
     dicom_series=False,
-    units="the detector's stored values (linear signal, MONOCHROME2)",
     intensity_keys={},
     intensity={"_target_": "monai_denoise.transforms.WindowNormalized", "low": 0.0, "high": None},
     prepare_intensity={"_target_": "monai_denoise.transforms.WindowNormalize", "low": 0.0, "high": None},
@@ -494,10 +481,6 @@ XRAY = Modality(
 MODALITIES = {m.name: m for m in (MRI, CT, XRAY)}
 """Every modality by name."""
 
-
-def modality_of_dicom(value: str) -> str:
-    """The name of the modality whose bundles take DICOM ``Modality`` ``value``, or ``"other"``."""
-    return next((m.name for m in MODALITIES.values() if value in m.dicom_modalities), "other")
 
 
 def get_modality(name: str) -> Modality:

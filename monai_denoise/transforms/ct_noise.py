@@ -51,21 +51,20 @@ The clean sinogram is recomputed on every call: the projection is only about a q
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
-from monai.transforms import MapTransform, Randomizable, RandomizableTransform
+from monai.transforms import RandomizableTransform
 from monai.utils import convert_to_dst_type, convert_to_tensor
 from scipy import sparse
 from scipy.fft import next_fast_len
 
 from .intensity import check_finite
-from .noise import item_seed
+from .noise import SeededNoised
 
 __all__ = ["DEFAULT_PIXEL_MM", "LowDoseCTNoise", "LowDoseCTNoised", "ParallelBeamProjector"]
 
@@ -319,7 +318,7 @@ class LowDoseCTNoise(RandomizableTransform):
         return out
 
 
-class LowDoseCTNoised(Randomizable, MapTransform):
+class LowDoseCTNoised(SeededNoised):
     """Copy the clean CT slice to ``label_key``, then replace ``keys`` by a low-dose noisy version.
 
     With ``seed=None`` (training) every call draws fresh noise (and, for an ``i0`` range, a fresh dose) from this
@@ -343,35 +342,5 @@ class LowDoseCTNoised(Randomizable, MapTransform):
                  views: int = 720, pixel_mm: float | None = None, mu_water: float = 0.019,
                  window: Sequence[float] = (-1000.0, 1000.0), label_key: str | None = "label",
                  seed: int | None = None, allow_missing_keys: bool = False) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        if label_key is not None and len(self.keys) != 1:
-            raise ValueError(f"label_key needs exactly one image key, got {self.keys}")
-        self.noise = LowDoseCTNoise(i0, electronic_std, views, pixel_mm, mu_water, window)
-        self.label_key = label_key
-        self.seed = seed
-
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
-        super().set_random_state(seed, state)
-        self.noise.set_random_state(state=self.R)
-        return self
-
-    def randomize(self, data: object = None) -> None:
-        """Randomness is drawn inside :class:`LowDoseCTNoise`; nothing to pre-sample."""
-
-    def _seed_for(self, img: torch.Tensor, key: Hashable) -> int:
-        name = img.meta.get("filename_or_obj") if isinstance(img, MetaTensor) else None
-        if not name:
-            raise ValueError(f"seeded noise for key {key!r} needs the image's file name in its metadata")
-        return item_seed(self.seed, os.path.basename(str(name)))
-
-    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            img = d[key]
-            check_finite(img, f"{_image_name(img)} ({key})")
-            if self.label_key is not None:
-                d[self.label_key] = img.clone() if isinstance(img, torch.Tensor) else np.copy(img)
-            if self.seed is not None:
-                self.noise.set_random_state(seed=self._seed_for(img, key))
-            d[key] = self.noise(img)
-        return d
+        super().__init__(keys, LowDoseCTNoise(i0, electronic_std, views, pixel_mm, mu_water, window), label_key, seed,
+                         allow_missing_keys=allow_missing_keys)

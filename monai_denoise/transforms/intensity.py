@@ -75,13 +75,12 @@ class PercentileNormalize(InvertibleTransform, Transform):
         return data * (info["upper_value"] - info["lower_value"]) + info["lower_value"]
 
 
-class PercentileNormalized(MapTransform, InvertibleTransform):
-    """Dictionary wrapper of :class:`PercentileNormalize`."""
+class _Normalized(MapTransform, InvertibleTransform):
+    """Dictionary wrapper of an invertible array normalisation ``normalizer``, applied to and inverted on ``keys``."""
 
-    def __init__(self, keys: KeysCollection, lower: float = 0.5, upper: float = 99.5, clip: bool = True,
-                 allow_missing_keys: bool = False) -> None:
+    def __init__(self, keys: KeysCollection, normalizer: InvertibleTransform, allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.normalizer = PercentileNormalize(lower, upper, clip)
+        self.normalizer = normalizer
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
@@ -94,6 +93,14 @@ class PercentileNormalized(MapTransform, InvertibleTransform):
         for key in self.key_iterator(d):
             d[key] = self.normalizer.inverse(d[key])
         return d
+
+
+class PercentileNormalized(_Normalized):
+    """Dictionary wrapper of :class:`PercentileNormalize`."""
+
+    def __init__(self, keys: KeysCollection, lower: float = 0.5, upper: float = 99.5, clip: bool = True,
+                 allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, PercentileNormalize(lower, upper, clip), allow_missing_keys)
 
 
 class WindowNormalize(InvertibleTransform, Transform):
@@ -145,22 +152,9 @@ class WindowNormalize(InvertibleTransform, Transform):
         return data * (info["upper_value"] - info["lower_value"]) + info["lower_value"]
 
 
-class WindowNormalized(MapTransform, InvertibleTransform):
+class WindowNormalized(_Normalized):
     """Dictionary wrapper of :class:`WindowNormalize`."""
 
     def __init__(self, keys: KeysCollection, low: float = 0.0, high: float | None = None, clip: bool = False,
                  allow_missing_keys: bool = False) -> None:
-        super().__init__(keys, allow_missing_keys)
-        self.normalizer = WindowNormalize(low, high, clip)
-
-    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            d[key] = self.normalizer(d[key])
-        return d
-
-    def inverse(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            d[key] = self.normalizer.inverse(d[key])
-        return d
+        super().__init__(keys, WindowNormalize(low, high, clip), allow_missing_keys)

@@ -18,7 +18,9 @@ from monai.data import MetaTensor
 from monai.transforms import MapTransform, Randomizable, RandomizableTransform, RandGaussianNoise, RandRicianNoise
 from monai.utils import convert_to_dst_type
 
-__all__ = ["NOISE_TYPES", "PoissonNoise", "SyntheticNoise", "SyntheticNoised", "item_seed"]
+from .intensity import check_finite
+
+__all__ = ["NOISE_TYPES", "PoissonNoise", "SeededNoised", "SyntheticNoise", "SyntheticNoised", "item_seed"]
 
 NOISE_TYPES = ("gaussian", "rician", "poisson")
 
@@ -120,13 +122,72 @@ def item_seed(seed: int, name: str) -> int:
     return int(np.random.SeedSequence([seed, zlib.crc32(name.encode())]).generate_state(1)[0])
 
 
-class SyntheticNoised(Randomizable, MapTransform):
-    """Copy the clean image to ``label_key``, then replace ``keys`` by a noisy version.
+class SeededNoised(Randomizable, MapTransform):
+    """Base of the dictionary noise transforms: copy the clean image to ``label_key``, then replace ``keys`` by
+    ``noise(image)``, the array transform this one wraps.
 
-    With ``seed=None`` (training) every call draws fresh noise from this transform's random state.
-    With an integer ``seed`` (validation and test) the noise of each item is a function of ``seed`` and
-    the item's file name only, so the same noisy set comes back on every run, in any order, with any
-    number of workers, on every machine.
+    With ``seed=None`` (training) every call draws fresh noise from this transform's random state, which
+    ``set_random_state`` passes on to ``noise``. With an integer ``seed`` (validation and test) the noise of each
+    item is a function of ``seed`` and the item's file name only (:func:`item_seed`), so the same noisy set comes
+    back on every run, in any order, with any number of workers, on every machine.
+
+    Args:
+        keys: key(s) of the clean image(s), shape ``(C, H, W[, D])``.
+        noise: the array noise transform, drawing from its ``R``.
+        label_key: where the clean image is copied before noise is added; None to skip the copy. Needs a single
+            key. Default ``"label"``.
+        seed: base seed for per-item deterministic noise, or None for fresh noise. Default None.
+        info_key: where :meth:`noise_info` (the parameters the noise was drawn with) is written after each call;
+            None to skip. Needs a single key. Default None.
+    """
+
+    def __init__(self, keys: KeysCollection, noise: RandomizableTransform, label_key: str | None = "label",
+                 seed: int | None = None, info_key: str | None = None, allow_missing_keys: bool = False) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        if label_key is not None and len(self.keys) != 1:
+            raise ValueError(f"label_key needs exactly one image key, got {self.keys}")
+        self.noise = noise
+        self.label_key = label_key
+        self.seed = seed
+        self.info_key = info_key
+
+    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
+        super().set_random_state(seed, state)
+        self.noise.set_random_state(state=self.R)
+        return self
+
+    def randomize(self, data: object = None) -> None:
+        """Randomness is drawn inside the array transform; nothing to pre-sample."""
+
+    def noise_info(self) -> object:
+        """What ``info_key`` receives: the parameters of the last call's noise."""
+        return None
+
+    def _seed_for(self, img: torch.Tensor, key: Hashable) -> int:
+        name = img.meta.get("filename_or_obj") if isinstance(img, MetaTensor) else None
+        if not name:
+            raise ValueError(f"seeded noise for key {key!r} needs the image's file name in its metadata")
+        return item_seed(self.seed, os.path.basename(str(name)))
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            img = d[key]
+            name = img.meta.get("filename_or_obj", "image") if isinstance(img, MetaTensor) else "image"
+            check_finite(img, f"{name} ({key})")
+            if self.label_key is not None:
+                d[self.label_key] = img.clone() if isinstance(img, torch.Tensor) else np.copy(img)
+            if self.seed is not None:
+                self.noise.set_random_state(seed=self._seed_for(img, key))
+            d[key] = self.noise(img)
+            if self.info_key is not None:
+                d[self.info_key] = self.noise_info()
+        return d
+
+
+class SyntheticNoised(SeededNoised):
+    """Copy the clean image to ``label_key``, then replace ``keys`` by a version with :class:`SyntheticNoise`
+    (seeded per item with ``seed``, see :class:`SeededNoised`).
 
     Args:
         keys: key(s) of the clean image(s), shape ``(C, H, W[, D])``, values in [0, 1].
@@ -145,38 +206,10 @@ class SyntheticNoised(Randomizable, MapTransform):
                  sigma: float | Sequence[float] = 0.05,
                  label_key: str | None = "label", seed: int | None = None, clip: bool = False,
                  sigma_key: str | None = None, allow_missing_keys: bool = False) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        for name, value in (("label_key", label_key), ("sigma_key", sigma_key)):
-            if value is not None and len(self.keys) != 1:
-                raise ValueError(f"{name} needs exactly one image key, got {self.keys}")
-        self.noise = SyntheticNoise(kind, sigma, clip)
-        self.label_key = label_key
-        self.sigma_key = sigma_key
-        self.seed = seed
+        super().__init__(keys, SyntheticNoise(kind, sigma, clip), label_key, seed, sigma_key, allow_missing_keys)
+        if sigma_key is not None and len(self.keys) != 1:
+            raise ValueError(f"sigma_key needs exactly one image key, got {self.keys}")
 
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
-        super().set_random_state(seed, state)
-        self.noise.set_random_state(state=self.R)
-        return self
-
-    def randomize(self, data: object = None) -> None:
-        """Randomness is drawn inside :class:`SyntheticNoise`; nothing to pre-sample."""
-
-    def _seed_for(self, img: torch.Tensor, key: Hashable) -> int:
-        name = img.meta.get("filename_or_obj") if isinstance(img, MetaTensor) else None
-        if not name:
-            raise ValueError(f"seeded noise for key {key!r} needs the image's file name in its metadata")
-        return item_seed(self.seed, os.path.basename(str(name)))
-
-    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            img = d[key]
-            if self.label_key is not None:
-                d[self.label_key] = img.clone() if isinstance(img, torch.Tensor) else np.copy(img)
-            if self.seed is not None:
-                self.noise.set_random_state(seed=self._seed_for(img, key))
-            d[key] = self.noise(img)
-            if self.sigma_key is not None:
-                d[self.sigma_key] = self.noise.sigma
-        return d
+    def noise_info(self) -> float:
+        """The sigma of the last call's noise."""
+        return self.noise.sigma

@@ -18,18 +18,17 @@ transforms draw from MONAI's ``self.R`` (a ``numpy.random.RandomState``) like th
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
-from monai.transforms import MapTransform, Randomizable, RandomizableTransform
+from monai.transforms import RandomizableTransform
 from monai.utils import convert_to_dst_type, convert_to_numpy
 
 from .intensity import check_finite
-from .noise import item_seed
+from .noise import SeededNoised
 
 __all__ = ["PoissonGaussianNoise", "PoissonGaussianNoised"]
 
@@ -118,7 +117,7 @@ class PoissonGaussianNoise(RandomizableTransform):
         return out
 
 
-class PoissonGaussianNoised(Randomizable, MapTransform):
+class PoissonGaussianNoised(SeededNoised):
     """Copy the clean radiograph to ``label_key``, then replace ``keys`` by a Poisson-Gaussian noisy version.
 
     With ``seed=None`` (training) every call draws fresh noise from this transform's random state. With an
@@ -143,39 +142,11 @@ class PoissonGaussianNoised(Randomizable, MapTransform):
                  electronic_std: float | Sequence[float] = DEFAULT_ELECTRONIC_STD,
                  label_key: str | None = "label", seed: int | None = None, clip: bool = False,
                  params_key: str | None = None, allow_missing_keys: bool = False) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        for name, value in (("label_key", label_key), ("params_key", params_key)):
-            if value is not None and len(self.keys) != 1:
-                raise ValueError(f"{name} needs exactly one image key, got {self.keys}")
-        self.noise = PoissonGaussianNoise(photons, electronic_std, clip)
-        self.label_key = label_key
-        self.params_key = params_key
-        self.seed = seed
+        super().__init__(keys, PoissonGaussianNoise(photons, electronic_std, clip), label_key, seed, params_key,
+                         allow_missing_keys)
+        if params_key is not None and len(self.keys) != 1:
+            raise ValueError(f"params_key needs exactly one image key, got {self.keys}")
 
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
-        super().set_random_state(seed, state)
-        self.noise.set_random_state(state=self.R)
-        return self
-
-    def randomize(self, data: object = None) -> None:
-        """Randomness is drawn inside :class:`PoissonGaussianNoise`; nothing to pre-sample."""
-
-    def _seed_for(self, img: torch.Tensor, key: Hashable) -> int:
-        name = img.meta.get("filename_or_obj") if isinstance(img, MetaTensor) else None
-        if not name:
-            raise ValueError(f"seeded noise for key {key!r} needs the image's file name in its metadata")
-        return item_seed(self.seed, os.path.basename(str(name)))
-
-    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            img = d[key]
-            check_finite(img, f"{_image_name(img, 'image')} ({key})")
-            if self.label_key is not None:
-                d[self.label_key] = img.clone() if isinstance(img, torch.Tensor) else np.copy(img)
-            if self.seed is not None:
-                self.noise.set_random_state(seed=self._seed_for(img, key))
-            d[key] = self.noise(img)
-            if self.params_key is not None:
-                d[self.params_key] = {"photons": self.noise.photons, "electronic_std": self.noise.electronic_std}
-        return d
+    def noise_info(self) -> dict[str, float]:
+        """The dose of the last call's noise: ``{"photons": ..., "electronic_std": ...}``."""
+        return {"photons": self.noise.photons, "electronic_std": self.noise.electronic_std}
