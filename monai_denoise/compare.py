@@ -199,8 +199,10 @@ def run_compare(data_dir: Path, output: Path, config: CompareConfig) -> pd.DataF
 
 
 def _markdown(summary: pd.DataFrame, table: pd.DataFrame, kind: str, key: str, level: float, lpips_note: str) -> str:
-    def pm(mean, std, digits):
-        return mean if isinstance(mean, str) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    def pm(mean, std, digits):  # one test image has no spread: its mean alone
+        if isinstance(mean, str):
+            return mean
+        return f"{mean:.{digits}f}" if pd.isna(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
     shown = pd.DataFrame({
         "method": [f"{m} ({s})" if s else m for m, s in zip(summary.method, summary.settings)],
