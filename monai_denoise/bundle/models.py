@@ -391,7 +391,14 @@ CT_DRUNET = modality_bundle(
     DRUNET, CT, CT_TRAIN_DOSE,
     DRUNET.model_doc + " Trained blind on whole CT slices with projection-domain low-dose noise of I0 from 3e4 to "
                        "8e5 photons per ray.",
-    "Not measured yet: train it with `configs/train.json` on `monai-denoise prepare --sample --modality ct`.")
+    "No weights ship yet. A first run, `python -m monai.bundle run --config_file configs/train.json --dataset_dir "
+    "data/ct --output_dir runs/ct_drunet --epochs 200 --val_interval 5` on `monai-denoise prepare --sample "
+    "--modality ct --output data/ct` (3 training slices; 14 minutes on 2 CPU cores), then `monai-denoise compare "
+    "--data data/ct --output runs/compare_ct --bundles ct_denoising_drunet --epochs 200 --noise-profile "
+    "configs/noise/ct_quarter_dose.json --noise-levels 60000 400000`, on the held-out neck slice (PSNR over the "
+    "[-1000, 1000] HU window): at I0 4e5 noisy 37.65 dB, this network 43.50 dB (SSIM 0.965), BM3D at 1.5 times the "
+    "estimated sigma 47.84 dB (SSIM 0.989), median filter 44.36 dB; at I0 6e4 noisy 29.33, this network 34.99, "
+    "BM3D 43.54 dB. Three training slices are far too few: it trails BM3D by 4 to 9 dB.")
 
 XRAY_CAE = modality_bundle(
     CAE, XRAY, XRAY_TRAIN_DOSE,
