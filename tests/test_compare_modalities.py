@@ -60,6 +60,7 @@ def test_compare_uses_the_modalitys_noise_level_and_baselines(modality, tmp_path
     text = (output / "summary.md").read_text()
     assert f"PSNR at {case['key']} {case['main']}" in text and f"PSNR at {case['key']} {case['other']:g}" in text
     assert text.startswith(f"# Comparison: {MODALITIES[modality].title} noise, {case['key']} {case['main']}")
+    assert "nan" not in text, "one test image: values without a spread, not '± nan'"
     assert (output / "psnr_vs_noise.png").stat().st_size > 1000
 
 
