@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 
 from conftest import TINY, UNET_BUNDLE
 from monai.bundle import ConfigWorkflow
@@ -49,8 +51,11 @@ class Records(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def test_monai_warnings_no_user_can_act_on_are_silenced(caplog, recwarn):
+def test_monai_warnings_no_user_can_act_on_are_silenced(caplog):
     with caplog.at_level(logging.INFO):
         LoadImage(reader="NibabelReader")
     assert not [r for r in caplog.records if "nvImageCodec" in r.getMessage()]
-    assert not [w for w in recwarn if "nvImageCodec" in str(w.message)]
+    # the warning filter as a user's run has it (pytest records every warning whatever the filters say)
+    script = "import monai_denoise\nfrom monai.transforms import LoadImage\nLoadImage(reader='NibabelReader')"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "nvImageCodec" not in result.stderr + result.stdout

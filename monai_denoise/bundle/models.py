@@ -409,7 +409,14 @@ XRAY_DRUNET = modality_bundle(
     DRUNET, XRAY, XRAY_TRAIN_DOSE,
     DRUNET.model_doc + " Trained blind on radiograph tiles with Poisson-Gaussian noise of 150 to 6000 photons at "
                        "full scale.",
-    "Not measured yet: train it with `configs/train.json` on `monai-denoise prepare --sample --modality xray`.")
+    "No weights ship yet. A first run, `python -m monai.bundle run --config_file configs/train.json --dataset_dir "
+    "data/xray --output_dir runs/xray_drunet --epochs 40` on `monai-denoise prepare --sample --modality xray "
+    "--output data/xray` (8 minutes on 2 CPU cores), then `monai-denoise compare --data data/xray --output "
+    "runs/compare_xray --bundles xray_denoising_drunet --epochs 40 --noise-profile configs/noise/xray_dose_1000.json "
+    "--noise-levels 250 1000`, on the 36 held-out 256x256 tiles of the ankle radiograph: at 1000 photons noisy "
+    "33.93 dB, this network 45.56 dB (SSIM 0.984), BM3D after the generalised Anscombe transform given the true "
+    "dose 50.21 dB (SSIM 0.992), BM3D with a tuned sigma 47.71 dB; at 250 photons noisy 28.04, this network 39.06, "
+    "GAT-BM3D 46.36 dB. 40 epochs on one chest radiograph leave it 5 to 7 dB below GAT-BM3D.")
 
 BUNDLES = {spec.name: spec for spec in (UNET, UNET_NOISE_MAP, CAE, VAE, RESNET_AE, DNCNN, DRUNET, CT_CAE, CT_DRUNET,
                                         XRAY_CAE, XRAY_DRUNET)}
