@@ -28,7 +28,40 @@ def check_finite(img: torch.Tensor | np.ndarray, name: str = "image") -> None:
         raise DataError(f"{name}: contains {int(bad.sum())} NaN or Inf voxel(s); repair or remove the file")
 
 
-class PercentileNormalize(InvertibleTransform, Transform):
+class _LinearNormalize(InvertibleTransform, Transform):
+    """Map ``[low, high]`` linearly to [0, 1], invertibly; subclasses say where ``low`` and ``high`` come from.
+
+    Refuses NaN / Inf voxels with an error naming the image, records the mapping in the image's
+    ``meta["normalization"]`` and clips to [0, 1] where ``clip``.
+    """
+
+    clip: bool
+
+    def bounds(self, img: torch.Tensor, name: str) -> tuple[float, float, dict]:
+        """``(low, high, details)`` of ``img`` (named ``name`` in errors); ``details`` join ``meta["normalization"]``."""
+        raise NotImplementedError
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        """Normalise ``img`` (any shape, e.g. ``(C, H, W[, D])``); returns float32, in [0, 1] when ``clip``."""
+        img = convert_to_tensor(img, track_meta=True, dtype=torch.float32)
+        name = str(img.meta.get("filename_or_obj", "image")) if isinstance(img, MetaTensor) else "image"
+        check_finite(img, name)
+        low, high, details = self.bounds(img, name)
+        out = (img - low) / (high - low)
+        if self.clip:
+            out = out.clamp(0.0, 1.0)
+        if isinstance(out, MetaTensor):
+            out.meta["normalization"] = {**details, "lower_value": low, "upper_value": high}
+        self.push_transform(out, extra_info={"lower_value": low, "upper_value": high})
+        return out
+
+    def inverse(self, data: torch.Tensor) -> torch.Tensor:
+        """Map normalised intensities back: ``x * (upper_value - lower_value) + lower_value``."""
+        info = self.pop_transform(data)["extra_info"]
+        return data * (info["upper_value"] - info["lower_value"]) + info["lower_value"]
+
+
+class PercentileNormalize(_LinearNormalize):
     """Map the ``lower`` / ``upper`` intensity percentiles of an image to 0 / 1.
 
     Unlike ``monai.transforms.ScaleIntensityRangePercentiles`` this transform refuses inputs it cannot
@@ -49,30 +82,15 @@ class PercentileNormalize(InvertibleTransform, Transform):
         self.upper = upper
         self.clip = clip
 
-    def __call__(self, img: torch.Tensor) -> torch.Tensor:
-        """Normalise ``img`` (any shape, e.g. ``(C, H, W[, D])``); returns float32 in [0, 1] when ``clip``."""
-        img = convert_to_tensor(img, track_meta=True, dtype=torch.float32)
-        name = str(img.meta.get("filename_or_obj", "image")) if isinstance(img, MetaTensor) else "image"
-        check_finite(img, name)
+    def bounds(self, img: torch.Tensor, name: str) -> tuple[float, float, dict]:
+        """The ``lower`` / ``upper`` percentiles of ``img``; a DataError where they are equal (a constant image)."""
         low, high = (float(v) for v in percentile(img.flatten(), [self.lower, self.upper]))
         if not high > low:
             raise DataError(
                 f"{name}: cannot normalise, the {self.lower} and {self.upper} percentiles are equal ({low}); "
                 "the image is constant or almost empty"
             )
-        out = (img - low) / (high - low)
-        if self.clip:
-            out = out.clamp(0.0, 1.0)
-        if isinstance(out, MetaTensor):
-            out.meta["normalization"] = {"lower_percentile": self.lower, "upper_percentile": self.upper,
-                                         "lower_value": low, "upper_value": high}
-        self.push_transform(out, extra_info={"lower_value": low, "upper_value": high})
-        return out
-
-    def inverse(self, data: torch.Tensor) -> torch.Tensor:
-        """Map normalised intensities back: ``x * (upper_value - lower_value) + lower_value``."""
-        info = self.pop_transform(data)["extra_info"]
-        return data * (info["upper_value"] - info["lower_value"]) + info["lower_value"]
+        return low, high, {"lower_percentile": self.lower, "upper_percentile": self.upper}
 
 
 class _Normalized(MapTransform, InvertibleTransform):
@@ -103,7 +121,7 @@ class PercentileNormalized(_Normalized):
         super().__init__(keys, PercentileNormalize(lower, upper, clip), allow_missing_keys)
 
 
-class WindowNormalize(InvertibleTransform, Transform):
+class WindowNormalize(_LinearNormalize):
     """Map a fixed intensity window ``[low, high]`` linearly to [0, 1]: ``(x - low) / (high - low)``.
 
     For units that mean the same in every image, where per-image percentiles would not: Hounsfield units of CT
@@ -124,11 +142,8 @@ class WindowNormalize(InvertibleTransform, Transform):
         self.high = high
         self.clip = clip
 
-    def __call__(self, img: torch.Tensor) -> torch.Tensor:
-        """Normalise ``img`` (any shape, e.g. ``(C, H, W[, D])``); returns float32."""
-        img = convert_to_tensor(img, track_meta=True, dtype=torch.float32)
-        name = str(img.meta.get("filename_or_obj", "image")) if isinstance(img, MetaTensor) else "image"
-        check_finite(img, name)
+    def bounds(self, img: torch.Tensor, name: str) -> tuple[float, float, dict]:
+        """The window: ``low`` and ``high``, or the image's full scale; a DataError where that is missing."""
         high = self.high
         if high is None:
             high = img.meta.get(FULL_SCALE) if isinstance(img, MetaTensor) else None
@@ -138,18 +153,7 @@ class WindowNormalize(InvertibleTransform, Transform):
             high = float(torch.as_tensor(high).flatten()[0])
             if not high > self.low:
                 raise DataError(f"{name}: full scale {high} is not above the window's low value {self.low}")
-        out = (img - self.low) / (high - self.low)
-        if self.clip:
-            out = out.clamp(0.0, 1.0)
-        if isinstance(out, MetaTensor):
-            out.meta["normalization"] = {"lower_value": self.low, "upper_value": high}
-        self.push_transform(out, extra_info={"lower_value": self.low, "upper_value": high})
-        return out
-
-    def inverse(self, data: torch.Tensor) -> torch.Tensor:
-        """Map normalised intensities back: ``x * (high - low) + low``."""
-        info = self.pop_transform(data)["extra_info"]
-        return data * (info["upper_value"] - info["lower_value"]) + info["lower_value"]
+        return self.low, float(high), {}
 
 
 class WindowNormalized(_Normalized):
