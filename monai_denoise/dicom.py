@@ -20,11 +20,11 @@ Values:
   assume. ``meta[FULL_SCALE]`` (``2 ** BitsStored - 1``) is the bit-depth normalisation that
   :class:`~monai_denoise.transforms.WindowNormalize` (``low=0``, ``high=None``) applies.
 
-Shapes: :func:`read_dicom_image` and :func:`read_dicom_series` return float32 arrays ``(F, H, W)``: frames (slices)
+Shapes: :func:`read_dicom_image` returns float32 arrays ``(F, H, W)``: frames (slices)
 by rows by columns, as DICOM stores them. ``meta["affine"]`` (where the file has the patient geometry: CT) is the 4x4
 RAS affine, in mm, of the array's ``(X, Y, Z) = (column, row, frame)`` indices, i.e. of ``array.transpose(2, 1, 0)``,
 the convention of MONAI's ``ITKReader`` and of :func:`data_prep.volumes.load_volume`; :func:`as_volume` builds that
-``(1, X, Y, Z)`` MetaTensor. :func:`stored_values` maps an array in these units back to the file's stored values.
+``(1, X, Y, Z)`` MetaTensor. A DICOM series (a folder) is read by ITK, see ``data_prep.volumes``.
 """
 
 from __future__ import annotations
@@ -199,78 +199,6 @@ def _read_image(path: Path, expected_modality: Sequence[str] | None) -> tuple[np
     return values, meta, _geometry(ds, stored.shape[0])
 
 
-def read_dicom_series(folder: str | Path, expected_modality: Sequence[str] | None = CT_MODALITIES
-                      ) -> tuple[np.ndarray, dict]:
-    """Read a CT series folder (one single-frame DICOM file per slice) into float32 ``(Z, H, W)`` in HU, slices in
-    order along the slice normal (``ImagePositionPatient`` projected on the normal of ``ImageOrientationPatient``),
-    else by ``InstanceNumber`` where the files have no position.
-
-    Each file is read as :func:`read_dicom_image` reads it. The meta data is the first slice's, with ``frames`` the
-    number of slices, ``affine`` the series' RAS affine (None when ordered by instance number), ``files`` the files
-    in slice order (``frame_order``: their indices among the files sorted by name), ``rescale_slope`` /
-    ``rescale_intercept`` one per slice, ``padded_pixels`` summed, ``stored_min`` / ``stored_max`` and
-    ``source_min`` / ``source_max`` over the volume.
-
-    Raises:
-        DataError: see :func:`read_dicom_image`; also no DICOM file, several series, a multi-frame file, slices
-            of different sizes, spacing or orientation, repeated positions (several frames per position), slices
-            off the normal (tilted gantry), uneven slice spacing (missing slices).
-    """
-    # data_prep imports ITK: imported only where a series is read
-    from data_prep.sources import is_dicom_file
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"{folder}: no such folder")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and is_dicom_file(p))
-    if not files:
-        raise DataError(f"{folder}: holds no DICOM file")
-    slices = [_read_image(p, expected_modality) for p in files]
-    metas, geometry = [s[1] for s in slices], [s[2] for s in slices]
-    series = {g.series_uid for g in geometry}
-    if len(series) > 1:
-        raise DataError(f"{folder}: holds {len(series)} DICOM series (SeriesInstanceUID); put each series in a "
-                        "folder of its own")
-    several = [p.name for p, m in zip(files, metas) if m["frames"] != 1]
-    if several:
-        raise DataError(f"{folder}: multi-frame file(s) in a series folder: {', '.join(several)}; give a multi-frame "
-                        "file on its own")
-    shapes = sorted({s[0].shape[1:] for s in slices})
-    if len(shapes) > 1:
-        raise DataError(f"{folder}: slices of different sizes {shapes}; give one series")
-    spacings = {m["pixel_spacing"] for m in metas}
-    if len(spacings) > 1:
-        raise DataError(f"{folder}: slices of different pixel spacing {sorted(map(str, spacings))}; give one series")
-    affine = None
-    if all(g.orientation is not None and g.positions is not None for g in geometry) \
-            and metas[0]["pixel_spacing"] is not None:
-        directions = np.array([g.orientation for g in geometry])
-        if not np.allclose(directions, directions[0], atol=1e-4):
-            raise DataError(f"{folder}: slices of different orientations (a localizer?); give one series of "
-                            "parallel slices")
-        positions = np.concatenate([g.positions for g in geometry])  # type: ignore[misc]
-        order, affine, problem = _stack_geometry(directions[0], positions, metas[0]["pixel_spacing"],
-                                                 geometry[0].thickness)
-        if problem:
-            raise DataError(f"{folder}: {problem}")
-    else:
-        numbers = [g.instance_number for g in geometry]
-        if any(n is None for n in numbers) or len(set(numbers)) < len(numbers):
-            raise DataError(f"{folder}: slices without ImagePositionPatient / ImageOrientationPatient and without "
-                            "distinct InstanceNumber, their order is unknown; re-export the series")
-        order = [int(i) for i in np.argsort(numbers, kind="stable")]
-    volume = np.concatenate([slices[i][0] for i in order])
-    meta = dict(metas[order[0]])
-    meta.update({"filename_or_obj": str(folder), "frames": len(files), "affine": affine, "frame_order": order,
-                 "files": [str(files[i]) for i in order],
-                 "rescale_slope": tuple(metas[i]["rescale_slope"][0] for i in order),
-                 "rescale_intercept": tuple(metas[i]["rescale_intercept"][0] for i in order),
-                 "padded_pixels": int(sum(m["padded_pixels"] for m in metas)),
-                 "stored_min": min(m["stored_min"] for m in metas), "stored_max": max(m["stored_max"] for m in metas),
-                 SOURCE_MIN: float(volume.min()), SOURCE_MAX: float(volume.max())})
-    return volume, meta
-
-
 def as_volume(array: np.ndarray, meta: dict) -> MetaTensor:
     """``array`` ``(F, H, W)`` (as read) as the project's channel-first ``(1, X, Y, Z)`` = ``(1, W, H, F)`` float32
     MetaTensor with ``meta["affine"]`` (RAS), or, without patient geometry, a diagonal affine of the pixel spacing
@@ -283,27 +211,6 @@ def as_volume(array: np.ndarray, meta: dict) -> MetaTensor:
     public = {k: v for k, v in meta.items() if v is not None and k != "affine"}  # None does not collate
     return MetaTensor(torch.from_numpy(np.ascontiguousarray(array.transpose(2, 1, 0)[None], dtype=np.float32)),
                       affine=torch.as_tensor(np.asarray(affine, dtype=np.float64)), meta=public)
-
-
-def stored_values(array: np.ndarray, meta: dict) -> np.ndarray:
-    """``array`` ``(F, H, W)`` in the units :func:`read_dicom_image` / :func:`read_dicom_series` gave (e.g. a denoised
-    image) as the file's stored values: rounded, clipped to the stored range (``BitsStored``, ``PixelRepresentation``)
-    and typed as ``meta["source_dtype"]``. CT: HU through each frame's inverse rescale. Radiographs: the signal back
-    to the file's convention (inverted again where it was inverted, offset added back)."""
-    values = np.asarray(array, dtype=np.float64)
-    dtype = np.dtype(meta[SOURCE_DTYPE])
-    if meta["modality"] in CT_MODALITIES:
-        slope = np.asarray(meta["rescale_slope"], dtype=np.float64)[:, None, None]
-        intercept = np.asarray(meta["rescale_intercept"], dtype=np.float64)[:, None, None]
-        values = (values - intercept) / slope
-    else:
-        if meta["inverted"]:
-            values = meta[FULL_SCALE] - values
-        values = values + meta["stored_offset"]
-    if dtype.kind == "f":
-        return values.astype(dtype)
-    low, high = _stored_range(meta["bits_stored"], meta["pixel_representation"])
-    return np.clip(np.rint(values), low, high).astype(dtype)
 
 
 def _read_dataset(path: Path) -> Dataset:

@@ -247,3 +247,26 @@ def test_normalize_refuses_nan_and_inf(scan, bad):
 def test_normalize_refuses_bad_percentiles(lower, upper):
     with pytest.raises(ValueError, match="percentiles must satisfy"):
         PercentileNormalize(lower, upper)
+
+
+def test_window_normalize_maps_hounsfield_units_linearly_and_back():
+    from monai_denoise.transforms import WindowNormalized
+
+    hu = MetaTensor(torch.tensor([[[-1000.0, 0.0], [1000.0, 3000.0]]]), meta={"filename_or_obj": "ct.nii.gz"})
+    normalize = WindowNormalized("image", low=-1000.0, high=1000.0)
+    out = normalize({"image": hu})
+    torch.testing.assert_close(out["image"].as_tensor(), torch.tensor([[[0.0, 0.5], [1.0, 2.0]]]))
+    assert out["image"].meta["normalization"] == {"lower_value": -1000.0, "upper_value": 1000.0}
+    torch.testing.assert_close(normalize.inverse(out)["image"].as_tensor(), hu.as_tensor())
+
+
+def test_window_normalize_takes_a_radiographs_full_scale_and_names_a_file_without_one():
+    from monai_denoise.errors import DataError
+    from monai_denoise.transforms import FULL_SCALE, WindowNormalize
+
+    signal = MetaTensor(torch.tensor([[[0.0, 511.5, 1023.0]]]), meta={"filename_or_obj": "cr.dcm", FULL_SCALE: 1023})
+    torch.testing.assert_close(WindowNormalize(0.0)(signal).as_tensor(), torch.tensor([[[0.0, 0.5, 1.0]]]))
+    with pytest.raises(DataError, match="xray.nii.gz: no full-scale value"):
+        WindowNormalize(0.0)(MetaTensor(torch.ones(1, 2, 2), meta={"filename_or_obj": "xray.nii.gz"}))
+    with pytest.raises(ValueError, match="low < high"):
+        WindowNormalize(5.0, 5.0)

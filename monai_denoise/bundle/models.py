@@ -365,7 +365,6 @@ def modality_bundle(spec: BundleSpec, modality: Modality, overrides: dict, model
     modality's reading, intensity mapping, noise and metadata, and ``overrides`` on top of ``spec``'s own."""
     model = spec.name.split("_denoising_", 1)[1]
     return replace(spec, name=f"{modality.name}_denoising_{model}", modality=modality, version="0.1.0",
-                   title=spec.title.replace("MRI slices", f"{modality.title} images"),
                    changelog={"0.1.0": f"first release: the {model} network of mri_denoising_{model} for "
                                        f"{modality.title} images, trained on {modality.title} noise"},
                    overrides={**spec.overrides, **overrides}, model_doc=model_doc, measured=measured)
@@ -392,10 +391,11 @@ CT_DRUNET = modality_bundle(
     DRUNET.model_doc + " Trained blind on whole CT slices with projection-domain low-dose noise of I0 from 3e4 to "
                        "8e5 photons per ray.",
     "No weights ship yet. A first run, `python -m monai.bundle run --config_file configs/train.json --dataset_dir "
-    "data/ct --output_dir runs/ct_drunet --epochs 200 --val_interval 5` on `monai-denoise prepare --sample "
-    "--modality ct --output data/ct` (3 training slices; 14 minutes on 2 CPU cores), then `monai-denoise compare "
-    "--data data/ct --output runs/compare_ct --bundles ct_denoising_drunet --epochs 200 --noise-profile "
-    "configs/noise/ct_quarter_dose.json --noise-levels 60000 400000`, on the held-out neck slice (PSNR over the "
+    "data/ct --output_dir runs/compare_ct/models/ct_denoising_drunet --epochs 200 --val_interval 5` on "
+    "`monai-denoise prepare --sample --modality ct --output data/ct` (3 training slices; 14 minutes on 2 CPU "
+    "cores), then `monai-denoise compare --data data/ct --output runs/compare_ct --bundles ct_denoising_drunet "
+    "--epochs 200 --noise-profile "
+    "configs/noise/ct_quarter_dose.json --noise-levels 60000 400000` (which reuses that finished run), on the held-out neck slice (PSNR over the "
     "[-1000, 1000] HU window): at I0 4e5 noisy 37.65 dB, this network 43.50 dB (SSIM 0.965), BM3D at 1.5 times the "
     "estimated sigma 47.84 dB (SSIM 0.989), median filter 44.36 dB; at I0 6e4 noisy 29.33, this network 34.99, "
     "BM3D 43.54 dB. Three training slices are far too few: it trails BM3D by 4 to 9 dB.")
@@ -410,10 +410,10 @@ XRAY_DRUNET = modality_bundle(
     DRUNET.model_doc + " Trained blind on radiograph tiles with Poisson-Gaussian noise of 150 to 6000 photons at "
                        "full scale.",
     "No weights ship yet. A first run, `python -m monai.bundle run --config_file configs/train.json --dataset_dir "
-    "data/xray --output_dir runs/xray_drunet --epochs 40` on `monai-denoise prepare --sample --modality xray "
-    "--output data/xray` (8 minutes on 2 CPU cores), then `monai-denoise compare --data data/xray --output "
-    "runs/compare_xray --bundles xray_denoising_drunet --epochs 40 --noise-profile configs/noise/xray_dose_1000.json "
-    "--noise-levels 250 1000`, on the 36 held-out 256x256 tiles of the ankle radiograph: at 1000 photons noisy "
+    "data/xray --output_dir runs/compare_xray/models/xray_denoising_drunet --epochs 40` on `monai-denoise prepare "
+    "--sample --modality xray --output data/xray` (8 minutes on 2 CPU cores), then `monai-denoise compare --data "
+    "data/xray --output runs/compare_xray --bundles xray_denoising_drunet --epochs 40 --noise-profile "
+    "configs/noise/xray_dose_1000.json --noise-levels 250 1000` (which reuses that finished run), on the 36 held-out 256x256 tiles of the ankle radiograph: at 1000 photons noisy "
     "33.93 dB, this network 45.56 dB (SSIM 0.984), BM3D after the generalised Anscombe transform given the true "
     "dose 50.21 dB (SSIM 0.992), BM3D with a tuned sigma 47.71 dB; at 250 photons noisy 28.04, this network 39.06, "
     "GAT-BM3D 46.36 dB. 40 epochs on one chest radiograph leave it 5 to 7 dB below GAT-BM3D.")
