@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-RECONSTRUCTION_LOSSES = {"mse": F.mse_loss, "bce": F.binary_cross_entropy}
+RECONSTRUCTION_LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "bce": F.binary_cross_entropy}
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -25,7 +25,8 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 class VAELoss(nn.Module):
     """``reconstruction + beta * KL / (C * H * W[ * D])``, the negative ELBO on a per-element scale.
 
-    The reconstruction term is the mean over all elements of the MSE or binary cross-entropy between the
+    The reconstruction term is the mean over all elements of the MSE, the absolute error or the binary
+    cross-entropy between the
     reconstruction and ``target``. The KL term is :func:`kl_divergence` averaged over the batch and divided by
     the number of image elements per sample (``C * H * W[ * D]`` of ``target``), so that ``beta`` weighs it
     against a per-pixel reconstruction term: ``beta=1`` with ``"bce"`` is the ELBO divided by the number of
@@ -34,7 +35,7 @@ class VAELoss(nn.Module):
     Args:
         beta: weight of the KL term, >= 0. Default 1.0.
         reconstruction: ``"mse"`` or ``"bce"`` (needs the reconstruction and the target in [0, 1], e.g. with
-            ``use_sigmoid=True``). Default "mse".
+            ``output_act="SIGMOID"``). Default "mse".
     """
 
     def __init__(self, beta: float = 1.0, reconstruction: str = "mse") -> None:

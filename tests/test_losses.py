@@ -66,7 +66,15 @@ def test_bce_reconstruction_matches_binary_cross_entropy():
     assert torch.isclose(VAELoss(reconstruction="bce")(output, target), expected)
 
 
-@pytest.mark.parametrize("kwargs, message", [({"beta": -0.1}, "beta"), ({"reconstruction": "l1"}, "reconstruction")])
+def test_l1_reconstruction_is_the_mean_absolute_error():
+    reconstruction, target = images()
+    expected = F.l1_loss(reconstruction, target)
+    assert torch.equal(VAELoss(reconstruction="l1")(reconstruction, target), expected)
+    output = vae_output(torch.zeros(3, 4), torch.zeros(3, 4))
+    assert torch.isclose(VAELoss(reconstruction="l1")(output, target), expected), "a standard posterior has KL 0"
+
+
+@pytest.mark.parametrize("kwargs, message", [({"beta": -0.1}, "beta"), ({"reconstruction": "huber"}, "reconstruction")])
 def test_bad_arguments_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         VAELoss(**kwargs)

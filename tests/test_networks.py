@@ -106,6 +106,20 @@ def test_dncnn_subtracts_its_noise_estimate():
         assert torch.equal(net(x), x)
 
 
+@pytest.mark.parametrize("output_act, function", [("RELU", torch.relu), ("SIGMOID", torch.sigmoid)])
+def test_vae_output_activation_is_applied_to_the_linear_decoding(output_act, function):
+    def vae(act):
+        torch.manual_seed(0)
+        return DenoisingVAE(2, in_channels=1, out_channels=1, latent_channels=4, channels=(8, 16), strides=(2, 2),
+                            output_act=act).eval()
+
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        linear, activated = vae(None)(x), vae(output_act)(x)
+    assert float(linear.min()) < 0, "the linear decoding must go below 0 for the test to mean anything"
+    assert torch.allclose(activated, function(linear))
+
+
 def test_vae_returns_tuple_in_training_and_posterior_mean_reconstruction_in_eval():
     net = small_vae(2)
     x = batch(2)

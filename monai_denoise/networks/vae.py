@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import torch
 from monai.networks.blocks import Convolution
+from monai.networks.layers import get_act_layer
 from monai.networks.nets import AutoEncoder
 from torch import nn
 
@@ -46,8 +47,11 @@ class DenoisingVAE(nn.Module):
         num_res_units: residual units per layer (0: plain convolutions). Default 1.
         act: activation type and arguments. Default "PRELU".
         norm: feature normalization type and arguments, or None. Default None.
-        use_sigmoid: apply a sigmoid to the output, giving values in (0, 1). Default False (linear output; the
-            bundles clamp predictions to [0, 1]).
+        output_act: activation of the output, or None for a linear output. Default None. ``"RELU"`` lets the
+            training loss see that intensities are non-negative: the background can be decoded to exactly 0
+            instead of scattering around it (the bundles clamp predictions to [0, 1], which turns that scatter
+            into a positive offset); ``"SIGMOID"`` gives values in (0, 1), as the ``"bce"`` reconstruction
+            needs.
     """
 
     def __init__(
@@ -61,7 +65,7 @@ class DenoisingVAE(nn.Module):
         num_res_units: int = 1,
         act: tuple | str = "PRELU",
         norm: tuple | str | None = None,
-        use_sigmoid: bool = False,
+        output_act: tuple | str | None = None,
     ) -> None:
         super().__init__()
         check_network_args(spatial_dims, in_channels=in_channels, out_channels=out_channels,
@@ -78,7 +82,7 @@ class DenoisingVAE(nn.Module):
         self.logvar = Convolution(spatial_dims, features, latent_channels, kernel_size=1, conv_only=True)
         nn.init.constant_(self.logvar.conv.bias, INITIAL_LOGVAR)
         self.expand = Convolution(spatial_dims, latent_channels, features, kernel_size=1, act=act, norm=norm)
-        self.use_sigmoid = use_sigmoid
+        self.output_act = nn.Identity() if output_act is None else get_act_layer(output_act)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x``: ``(B, C, H, W[, D])``, sizes divisible by the total stride; returns the posterior ``(mu, logvar)``,
@@ -92,8 +96,7 @@ class DenoisingVAE(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``z``: ``(B, latent_channels, h, w[, d])`` latent codes; returns ``(B, out_channels, s h, s w[, s d])``."""
-        out = self.autoencoder.decode(self.expand(z))
-        return torch.sigmoid(out) if self.use_sigmoid else out
+        return self.output_act(self.autoencoder.decode(self.expand(z)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``x``: ``(B, C, H, W[, D])`` noisy images in [0, 1].
