@@ -25,17 +25,17 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 class VAELoss(nn.Module):
     """``reconstruction + beta * KL / (C * H * W[ * D])``, the negative ELBO on a per-element scale.
 
-    The reconstruction term is the mean over all elements of the MSE, the absolute error or the binary
-    cross-entropy between the
-    reconstruction and ``target``. The KL term is :func:`kl_divergence` averaged over the batch and divided by
-    the number of image elements per sample (``C * H * W[ * D]`` of ``target``), so that ``beta`` weighs it
-    against a per-pixel reconstruction term: ``beta=1`` with ``"bce"`` is the ELBO divided by the number of
+    The reconstruction term is the mean over all elements of the squared error, the absolute error or the
+    binary cross-entropy between the reconstruction and ``target``. The KL term is :func:`kl_divergence`
+    averaged over the batch and divided by the number of image elements per sample (``C * H * W[ * D]`` of
+    ``target``), so that ``beta`` weighs it against a per-pixel reconstruction term: ``beta=1`` with ``"bce"`` is the ELBO divided by the number of
     elements, and larger ``beta`` gives a smoother, more regular latent space (beta-VAE, Higgins et al. 2017).
 
     Args:
         beta: weight of the KL term, >= 0. Default 1.0.
-        reconstruction: ``"mse"`` or ``"bce"`` (needs the reconstruction and the target in [0, 1], e.g. with
-            ``output_act="SIGMOID"``). Default "mse".
+        reconstruction: ``"mse"`` (a Gaussian decoder), ``"l1"`` (a Laplace decoder: it learns the median, which
+            restores a zero background exactly) or ``"bce"`` (needs the reconstruction and the target in [0, 1],
+            e.g. with ``output_act="SIGMOID"``). Default "mse".
     """
 
     def __init__(self, beta: float = 1.0, reconstruction: str = "mse") -> None:

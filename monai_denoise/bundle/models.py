@@ -278,7 +278,7 @@ VAE = BundleSpec(
                "reparameterisation trick, and the mirrored decoder reconstructs the clean slice from it through a "
                "ReLU output (`output_act`), with no skip connection past the code. Loss `VAELoss`: reconstruction "
                "(`reconstruction`: l1, mse or bce, per element; l1 is the negative log-likelihood of a Laplace "
-               "decoder up to its scale) + `beta` (0.01) x KL (per image element). Inference decodes the posterior "
+               "decoder up to its scale; bce needs `--network_def#output_act SIGMOID`) + `beta` (0.01) x KL (per image element). Inference decodes the posterior "
                "mean. `monai-denoise visualise` draws the latent space and counts the active latent channels."),
     measured=("Version 0.6.0: `python -m monai.bundle run --config_file configs/train.json --dataset_dir runs/data "
               "--output_dir runs/vae --epochs 30` on the embedded sample (`monai-denoise prepare --sample`, Gaussian "
