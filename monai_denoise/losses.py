@@ -28,8 +28,9 @@ class VAELoss(nn.Module):
     The reconstruction term is the mean over all elements of the squared error, the absolute error or the
     binary cross-entropy between the reconstruction and ``target``. The KL term is :func:`kl_divergence`
     averaged over the batch and divided by the number of image elements per sample (``C * H * W[ * D]`` of
-    ``target``), so that ``beta`` weighs it against a per-pixel reconstruction term: ``beta=1`` with ``"bce"`` is the ELBO divided by the number of
-    elements, and larger ``beta`` gives a smoother, more regular latent space (beta-VAE, Higgins et al. 2017).
+    ``target``), so that ``beta`` weighs it against a per-pixel reconstruction term: ``beta=1`` with ``"bce"`` is
+    the ELBO divided by the number of elements, and larger ``beta`` gives a smoother, more regular latent space
+    (beta-VAE, Higgins et al. 2017).
 
     Args:
         beta: weight of the KL term, >= 0. Default 1.0.
