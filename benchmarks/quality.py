@@ -58,7 +58,7 @@ from monai_denoise.inferers import NoiseLevelInferer
 from monai_denoise.metrics import image_metrics
 from monai_denoise.reports import markdown_table, write_csv, write_text
 from monai_denoise.transforms import PercentileNormalize, SyntheticNoise, item_seed
-from monai_denoise.workflows import load_network, noisy_set, parse, run_workflow
+from monai_denoise.workflows import load_network, noisy_set, parse, parse_weights, run_workflow
 
 from .options import json_object
 from .speed import machine
@@ -335,19 +335,6 @@ def report(means: pd.DataFrame, volumes: list[HeldOutVolume], weights: dict[str,
          "on the CPU; an adapted network was first fine-tuned on that noisy volume alone by the bundle's "
          "`adapt.json` (given the true sigma, or estimating it), and its seconds include that."),
     ]) + "\n"
-
-
-def parse_weights(items: list[str]) -> dict[str, Path]:
-    """``["bundle=path", ...]`` -> ``{bundle: Path(path)}``, checking both."""
-    weights = {}
-    for item in items:
-        bundle, _, path = item.partition("=")
-        if bundle not in BUNDLES:
-            raise DataError(f"--weights {item!r}: unknown bundle {bundle!r}; available: {list(BUNDLES)}")
-        if not Path(path).is_file():
-            raise DataError(f"--weights {item!r}: no weights file at {path!r}")
-        weights[bundle] = Path(path)
-    return weights
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

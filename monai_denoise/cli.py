@@ -135,7 +135,7 @@ def _check_inputs(args: argparse.Namespace) -> None:
     load_datalist(args.data / "datalist.json", "training")
     for name in ("noise_profile", "weights"):
         path = getattr(args, name, None)
-        if path is not None and not path.is_file():
+        if isinstance(path, Path) and not path.is_file():
             raise DataError(f"{path}: {name.replace('_', ' ')} not found")
     for bundle in getattr(args, "bundles", None) or [getattr(args, "bundle", None)]:
         if bundle is not None:
@@ -166,15 +166,19 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
                    help="train from the first epoch even where OUTPUT holds a run (default: continue it, resuming one "
                         "that was interrupted)")
     p.add_argument("--no-baselines", action="store_true", help="skip the classical baselines")
+    p.add_argument("--weights", nargs="+", default=[], metavar="BUNDLE=PATH",
+                   help="trained weights of a bundle to compare instead of training it (e.g. its shipped "
+                        "models/model.pt or weights shared by another site)")
 
 
 def _run_compare(args: argparse.Namespace) -> None:
     from .compare import CompareConfig, run_compare
+    from .workflows import parse_weights
 
     _check_inputs(args)
     config = CompareConfig(bundles=tuple(args.bundles or ()), epochs=args.epochs, noise_profile=args.noise_profile,
                            noise_levels=tuple(args.noise_levels or ()), retrain=args.retrain,
-                           baselines=not args.no_baselines)
+                           baselines=not args.no_baselines, weights=parse_weights(args.weights))
     run_compare(args.data, args.output, config)
 
 

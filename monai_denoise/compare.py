@@ -1,6 +1,6 @@
 """`monai-denoise compare`: every bundle and the classical baselines on one seeded noisy test set.
 
-Networks are trained through their bundles' ``train.json`` (or reused), then every method denoises
+Networks are trained through their bundles' ``train.json`` (or reused, or given trained weights), then every method denoises
 the same seeded noisy test slices at each noise level. Writes ``comparison.csv`` (per image),
 ``summary.csv`` / ``summary.md`` (mean +- std per method) and figures.
 
@@ -50,6 +50,8 @@ class CompareConfig:
         baselines: include the classical baselines.
         lpips_model: an LPIPS-like module to use instead of loading LPIPS (tests inject one).
         overrides: config ids and values applied to every bundle config (e.g. ``{"batch_size": 8}``).
+        weights: bundle -> trained weights (a ``model.pt``) to compare instead of training it (shipped or shared
+            weights); bundles not named here are trained.
     """
 
     bundles: tuple[str, ...] = ()
@@ -60,6 +62,7 @@ class CompareConfig:
     baselines: bool = True
     lpips_model: torch.nn.Module | None = None
     overrides: dict = field(default_factory=dict)
+    weights: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass
@@ -111,10 +114,13 @@ def _rows(method: str, column: str, level: float, names: list[str], result: _Res
 
 
 def _train_missing(config: CompareConfig, data_dir: Path, output: Path, extra: list[Path]) -> dict[str, Path]:
-    """Train each bundle under ``output/models`` to ``config.epochs``, resuming an interrupted run (from the first
-    epoch with ``retrain``); return its weights."""
-    weights = {}
+    """Train each bundle without given weights under ``output/models`` to ``config.epochs``, resuming an interrupted
+    run (from the first epoch with ``retrain``); return every bundle's weights, given or trained."""
+    weights = {bundle: Path(config.weights[bundle]) for bundle in config.bundles if bundle in config.weights}
     for bundle in config.bundles:
+        if bundle in weights:
+            print(f"\n=== {bundle}: weights {weights[bundle]} ===", flush=True)
+            continue
         train_dir = output / "models" / bundle
         weights[bundle] = train_dir / "models" / "model.pt"
         print(f"\n=== train {bundle} for {config.epochs} epochs ===", flush=True)
@@ -158,6 +164,9 @@ def run_compare(data_dir: Path, output: Path, config: CompareConfig) -> pd.DataF
     if not (data_dir / "datalist.json").is_file():
         raise DataError(f"{data_dir / 'datalist.json'}: datalist not found (run monai-denoise prepare first)")
     modality = dataset_modality(data_dir)
+    unknown = sorted(set(config.weights) - set(compared_bundles(config.bundles, modality, data_dir)))
+    if unknown:
+        raise DataError(f"weights given for {unknown}, which are not compared here; add them to the bundles")
     config = replace(config, bundles=compared_bundles(config.bundles, modality, data_dir),
                      noise_levels=config.noise_levels or modality.noise_levels)
     output.mkdir(parents=True, exist_ok=True)
@@ -238,5 +247,6 @@ def _figures(examples: dict[str, torch.Tensor], names: list[str], config: Compar
     two = picks[:2]
     panel(["noisy input", ranked[0], "clean"], two, output / "panels_3x2.png")
     panel(["noisy input", *ranked[:3], "clean"], two, output / "panels_5x2.png")
-    curves = {b: read_scalars(output / "models" / b / "logs") for b in config.bundles}
-    plot_validation_curves(curves, output / "validation_curves.png")
+    curves = {b: read_scalars(output / "models" / b / "logs") for b in config.bundles if b not in config.weights}
+    if curves:
+        plot_validation_curves(curves, output / "validation_curves.png")

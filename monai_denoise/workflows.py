@@ -9,9 +9,11 @@ from monai.bundle import ConfigParser, ConfigWorkflow
 from monai.data import DataLoader
 
 from . import BUNDLES_ROOT, console
+from .bundle import BUNDLES
 from .errors import DataError
 from .handlers import checkpoint_progress
 from .inferers import NoiseLevelInferer
+from .modalities import Modality
 
 console.install()
 
@@ -23,6 +25,25 @@ def bundle_dir(bundle: str) -> Path:
         available = sorted(p.name for p in BUNDLES_ROOT.iterdir() if (p / "configs").is_dir())
         raise DataError(f"unknown bundle {bundle!r}; available: {available}")
     return path
+
+
+def shipped_weights(modality: Modality) -> dict[str, Path]:
+    """Bundle -> its shipped ``models/model.pt``, for every project bundle of ``modality`` with a release record
+    (``releases.json``, written when its weights were packaged)."""
+    return {name: BUNDLES_ROOT / name / "models" / "model.pt" for name, spec in BUNDLES.items()
+            if spec.modality.name == modality.name and (BUNDLES_ROOT / name / "releases.json").is_file()}
+
+
+def parse_weights(items: list[str]) -> dict[str, Path]:
+    """``["bundle=path", ...]`` (``--weights`` of the command line) -> ``{bundle: Path(path)}``, checking both."""
+    weights = {}
+    for item in items:
+        bundle, _, path = item.partition("=")
+        bundle_dir(bundle)
+        if not Path(path).is_file():
+            raise DataError(f"--weights {item!r}: no weights file at {path!r} (give BUNDLE=PATH to a model.pt)")
+        weights[bundle] = Path(path)
+    return weights
 
 
 def config_files(bundle: str, names: list[str], extra: list[str | Path] = ()) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import lpips
 import numpy as np
 import pandas as pd
@@ -12,9 +14,11 @@ from torch import nn
 
 from monai_denoise.baselines import BASELINES, apply, rician_forms, tune
 from monai_denoise.compare import CompareConfig, run_compare
+from monai_denoise.errors import DataError
 from monai_denoise.metrics import image_metrics
 from monai_denoise.perceptual import LPIPSMetric, LPIPSUnavailable, load_lpips_model
 from monai_denoise.transforms import SyntheticNoise
+from monai_denoise.workflows import denoise, load_network, noisy_set, parse
 
 SIGMA = 0.1
 
@@ -118,3 +122,26 @@ def test_compare_writes_tables_and_figures(tiny_dataset, tmp_path, monkeypatch):
     trained_at = weights.stat().st_mtime_ns
     run_compare(tiny_dataset, output, config)
     assert weights.stat().st_mtime_ns == trained_at, "a second run reuses the trained checkpoint"
+
+
+def test_compare_scores_given_weights_without_training_them(tiny_dataset, tmp_path, monkeypatch):
+    """``weights``: shipped or shared weights are compared as they are; no training run is made for them."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no_weights"))
+    bundle, output = "mri_denoising_cae", tmp_path / "compare"
+    parser = parse(bundle, ["train", "evaluate"], dataset_dir=str(tiny_dataset), **TINY)
+    torch.manual_seed(3)
+    weights = tmp_path / "shared" / "model.pt"
+    weights.parent.mkdir()
+    torch.save(parser.get_parsed_content("network_def").state_dict(), weights)
+
+    config = CompareConfig(bundles=(bundle,), epochs=1, noise_levels=(0.05,), baselines=False, overrides=TINY,
+                           weights={bundle: weights})
+    summary = run_compare(tiny_dataset, output, config)
+
+    assert not (output / "models").exists() and not (output / "validation_curves.png").exists()
+    noisy, clean, _ = noisy_set(parser)
+    expected = image_metrics(denoise(parser, load_network(parser, weights), noisy).clamp(0, 1), clean)["psnr"]
+    assert summary.set_index("method").loc[bundle, "psnr_mean"] == pytest.approx(float(expected.mean()), abs=1e-4)
+
+    with pytest.raises(DataError, match=r"weights given for \['mri_denoising_unet'\], which are not compared"):
+        run_compare(tiny_dataset, output, replace(config, weights={"mri_denoising_unet": weights}))

@@ -12,9 +12,13 @@ import torch
 from conftest import REPO
 
 from data_prep.sources import sample_volumes
-from monai_denoise.workflows import parse
+from monai_denoise.bundle import BUNDLES
+from monai_denoise.demo import score_shipped_bundles
+from monai_denoise.modalities import CT, MRI, XRAY
+from monai_denoise.workflows import parse, shipped_weights
 
 RELEASED = sorted(record.parent for record in (REPO / "bundles").glob("*/releases.json"))
+RELEASED_MRI = [bundle for bundle in RELEASED if BUNDLES[bundle.name].modality is MRI]
 
 
 def psnr(image: np.ndarray, clean: np.ndarray, data_range: float) -> float:
@@ -22,15 +26,17 @@ def psnr(image: np.ndarray, clean: np.ndarray, data_range: float) -> float:
 
 
 NOISE_MAP = REPO / "bundles" / "mri_denoising_unet_noise_map"
-CASES = [(bundle, "gaussian", None) for bundle in RELEASED if bundle != NOISE_MAP] + [
+CASES = [(bundle, "gaussian", None) for bundle in RELEASED_MRI if bundle != NOISE_MAP] + [
     (NOISE_MAP, "gaussian", 0.05), (NOISE_MAP, "rician", None)]
 """(bundle, noise, the ``--noise_level`` given or None): the noise-map bundle is told the Gaussian level and
 estimates the Rician one, as its docs describe."""
 
 
-def test_the_unet_drunet_and_noise_map_bundles_ship_weights():
-    assert [bundle.name for bundle in RELEASED] == ["mri_denoising_drunet", "mri_denoising_unet",
-                                                    "mri_denoising_unet_noise_map"]
+def test_the_mri_unet_drunet_and_noise_map_and_the_ct_and_radiograph_drunets_ship_weights():
+    assert [bundle.name for bundle in RELEASED] == ["ct_denoising_drunet", "mri_denoising_drunet", "mri_denoising_unet",
+                                                    "mri_denoising_unet_noise_map", "xray_denoising_drunet"]
+    for modality in (CT, XRAY):
+        assert list(shipped_weights(modality)) == [f"{modality.name}_denoising_drunet"]
 
 
 @pytest.mark.parametrize("released", RELEASED, ids=lambda p: p.name)
@@ -69,3 +75,19 @@ def test_inference_json_denoises_an_unseen_scan_with_the_shipped_weights(tmp_pat
     np.testing.assert_allclose(denoised.affine, source.affine)
     gain = psnr(denoised.get_fdata(), clean, high - low) - psnr(noisy, clean, high - low)
     assert gain > 3.0, f"the shipped weights improve PSNR by only {gain:.2f} dB"
+
+
+@pytest.mark.parametrize("modality", [CT, XRAY], ids=lambda m: m.name)
+def test_shipped_ct_and_radiograph_weights_denoise_their_held_out_real_images(modality, tmp_path, monkeypatch):
+    """The demo's step for the other modalities: the embedded sample's held-out real image (the neck CT slice, the
+    ankle radiograph's tiles) with seeded noise at the modality's default dose, scored by the bundle's evaluation."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no_weights"))
+    report = tmp_path / "report"
+    summary = score_shipped_bundles(modality, tmp_path / "data", report).set_index("method")
+
+    bundle = f"{modality.name}_denoising_drunet"
+    assert set(summary.index) == {"noisy input", bundle}
+    gain = summary.loc[bundle, "psnr_mean"] - summary.loc["noisy input", "psnr_mean"]
+    assert gain > 5.0, f"the shipped {modality.title} weights improve PSNR by only {gain:.2f} dB"
+    assert summary.loc[bundle, "ssim_mean"] > summary.loc["noisy input", "ssim_mean"]
+    assert (report / "panels_3x2.png").stat().st_size > 1000 and (report / "summary.md").is_file()
