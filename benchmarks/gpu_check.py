@@ -3,7 +3,8 @@
 ``python -m benchmarks.gpu_check --output runs/gpu_check [--data runs/data] [--bundles ...] [--steps 300]``
 
 Needs a CUDA GPU: without one it prints one line on stderr, runs and writes nothing and exits with code 2.
-For each bundle with shipped weights (``bundles/*/models/model.pt``), each config left to pick its own
+For each MRI bundle with shipped weights (``bundles/mri_*/models/model.pt``: the check runs on the MRI sample),
+each config left to pick its own
 ``device`` and ``amp`` (``cuda:0`` and AMP where a GPU is visible):
 
 1. training: the bundle's ``train.json`` Ignite trainer (handlers as configured, validation off) on the
@@ -46,16 +47,23 @@ from monai.bundle import ConfigWorkflow
 from torch import nn
 
 from data_prep import PrepareConfig, prepare_dataset, sample_volumes
-from monai_denoise.bundle import BUNDLES
 from monai_denoise.errors import DataError
+from monai_denoise.modalities import MRI
 from monai_denoise.reports import markdown_table, write_csv, write_text
-from monai_denoise.workflows import bundle_dir, config_files, denoise, parse, run_workflow
+from monai_denoise.workflows import (
+    bundle_dir,
+    config_files,
+    denoise,
+    parse,
+    run_workflow,
+    shipped_weights,
+)
 
 from . import speed
 from .options import json_object
 from .quality import Condition, HeldOutVolume, held_out_volumes, noisy_volume, scores
 
-SHIPPED = [b for b in BUNDLES if (bundle_dir(b) / "models" / "model.pt").is_file()]
+SHIPPED = list(shipped_weights(MRI))
 """The bundles with shipped weights."""
 INFER_WARMUP, INFER_REPEATS = 3, 20
 GIB = 2**30
