@@ -280,3 +280,51 @@ def test_federated_benchmark_gives_each_site_whole_volumes_of_its_own(tiny_datas
     assert sum(len(share["training"]) for share in shares) == len(original["training"])
     assert sum(len(share["validation"]) for share in shares) == len(original["validation"])
     assert all(share["validation"] for share in shares) and all("test" not in share for share in shares)
+
+
+def test_modality_quality_scores_shipped_and_trained_bundles_against_the_best_classical_method(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no_weights"))
+    from test_compare_modalities import tiny_data
+
+    from benchmarks.modality_quality import main
+
+    data = tiny_data(tmp_path, "xray")
+    overrides = json.dumps({**TINY, "num_workers": 0})
+    table = main(["--modality", "xray", "--data", str(data), "--output", str(tmp_path / "out"), "--epochs", "1",
+                  "--noise-levels", "250", "--overrides", overrides])
+
+    assert (tmp_path / "out" / "compare" / "models" / "xray_denoising_cae" / "models" / "model.pt").is_file()
+    assert not (tmp_path / "out" / "compare" / "models" / "xray_denoising_drunet").exists(), "shipped: not trained"
+    assert sorted(table.level.unique()) == [250.0, 1000.0], "the given level and the noise section's own"
+    networks = ["xray_denoising_cae", "xray_denoising_drunet"]
+    for _, rows in table.groupby("level"):
+        psnr = rows.set_index("method").psnr
+        classical = psnr.drop([*networks, "noisy input"])
+        for net in networks:
+            row = rows.set_index("method").loc[net]
+            assert row.gain_over_noisy == pytest.approx(psnr[net] - psnr["noisy input"])
+            assert row.best_classical == classical.idxmax()
+            assert row.vs_classical == pytest.approx(psnr[net] - classical.max())
+        assert rows.set_index("method").loc["xray_denoising_drunet", "vs_xray_denoising_cae"] == pytest.approx(
+            psnr["xray_denoising_drunet"] - psnr["xray_denoising_cae"])
+    assert "GAT-BM3D" in set(table.method)
+    text = (tmp_path / "out" / "quality.md").read_text()
+    assert "trained here for 1 epochs: xray_denoising_cae" in text and "1 test images" in text
+    assert "- photons 250: " in text and "- photons 1000: " in text
+    assert len(pd.read_csv(tmp_path / "out" / "quality.csv")) == len(table)
+
+
+def test_modality_quality_refuses_a_dataset_of_another_modality(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    from test_compare_modalities import tiny_data
+
+    from benchmarks.modality_quality import main
+    from monai_denoise.errors import DataError
+
+    data = tiny_data(tmp_path, "ct")
+    with pytest.raises(DataError, match=f"--data {data}: a CT dataset, not radiograph"):
+        main(["--modality", "xray", "--data", str(data), "--output", str(tmp_path / "out")])
+    with pytest.raises(DataError, match="no datalist.json .*prepare --modality ct"):
+        main(["--modality", "ct", "--data", str(tmp_path / "missing"), "--output", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
