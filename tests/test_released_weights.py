@@ -88,6 +88,6 @@ def test_shipped_ct_and_radiograph_weights_denoise_their_held_out_real_images(mo
     bundle = f"{modality.name}_denoising_drunet"
     assert set(summary.index) == {"noisy input", bundle}
     gain = summary.loc[bundle, "psnr_mean"] - summary.loc["noisy input", "psnr_mean"]
-    assert gain > 5.0, f"the shipped {modality.title} weights improve PSNR by only {gain:.2f} dB"
+    assert gain > 10.0, f"the shipped {modality.title} weights improve PSNR by only {gain:.2f} dB (10.9 / 14.7 measured)"
     assert summary.loc[bundle, "ssim_mean"] > summary.loc["noisy input", "ssim_mean"]
     assert (report / "panels_3x2.png").stat().st_size > 1000 and (report / "summary.md").is_file()
