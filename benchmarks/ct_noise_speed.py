@@ -34,6 +34,7 @@ from skimage.transform import iradon, radon
 from monai_denoise.reports import markdown_table, write_csv, write_text
 from monai_denoise.transforms.ct_noise import MIN_COUNTS, LowDoseCTNoise, projector
 
+from .options import run_main
 from .speed import cpu_model
 
 ELECTRONIC_STD, MU_WATER, REFERENCE_DOSE = 10.0, 0.019, 2e5
@@ -133,4 +134,4 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, __spec__.name)

@@ -32,6 +32,7 @@ from monai_denoise.metrics import image_metrics
 from monai_denoise.reports import markdown_table, write_csv, write_text
 from monai_denoise.workflows import denoise, load_network, noisy_set, parse, train_bundle
 
+from .options import run_main
 from .speed import machine
 
 
@@ -126,4 +127,4 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, __spec__.name)

@@ -60,7 +60,7 @@ from monai_denoise.workflows import (
 )
 
 from . import speed
-from .options import json_object
+from .options import json_object, run_main
 from .quality import Condition, HeldOutVolume, held_out_volumes, noisy_volume, scores
 
 SHIPPED = list(shipped_weights(MRI))
@@ -323,4 +323,4 @@ def main(argv: list[str] | None = None) -> list[Row]:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, __spec__.name)

@@ -39,7 +39,7 @@ from monai_denoise.modalities import MODALITIES, Modality
 from monai_denoise.reports import markdown_table, write_csv, write_text
 from monai_denoise.workflows import parse_weights, shipped_weights
 
-from .options import json_object
+from .options import json_object, run_main
 from .speed import machine
 
 NOISY = "noisy input"
@@ -156,4 +156,4 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, __spec__.name)

@@ -1,9 +1,13 @@
-"""Command-line option types shared by the benchmarks."""
+"""Command-line option types and the command wrapper shared by the benchmarks."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections.abc import Callable
+
+from monai_denoise.errors import DataError
 
 
 def json_object(text: str) -> dict:
@@ -15,3 +19,13 @@ def json_object(text: str) -> dict:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object of config overrides, got {text!r}")
     return value
+
+
+def run_main(main: Callable[[], object], module: str) -> None:
+    """Run a benchmark's ``main`` as a command: bad input (a ``DataError``) ends it with one line on stderr naming the
+    benchmark and the problem, and exit code 2, as ``monai-denoise`` commands end."""
+    try:
+        main()
+    except DataError as err:
+        print(f"python -m {module}: error: {err}", file=sys.stderr)
+        sys.exit(2)

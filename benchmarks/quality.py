@@ -60,7 +60,7 @@ from monai_denoise.reports import markdown_table, write_csv, write_text
 from monai_denoise.transforms import PercentileNormalize, SyntheticNoise, item_seed
 from monai_denoise.workflows import load_network, noisy_set, parse, parse_weights, run_workflow
 
-from .options import json_object
+from .options import json_object, run_main
 from .speed import machine
 
 SEED = 20261122
@@ -383,4 +383,4 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, __spec__.name)

@@ -48,7 +48,7 @@ from monai_denoise.bundle import BUNDLES
 from monai_denoise.reports import markdown_table, write_csv, write_text
 from monai_denoise.workflows import bundle_dir, config_files, denoise, network_input, noisy_set, parse
 
-from .options import json_object
+from .options import json_object, run_main
 
 CPU = {"device": "$torch.device('cpu')", "amp": False}
 """Config overrides that keep every bundle on the CPU, where the reference convolution and baselines run."""
@@ -414,4 +414,4 @@ def main(argv: list[str] | None = None) -> list[BundleResult]:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, __spec__.name)

@@ -32,7 +32,7 @@ from monai_denoise.reports import markdown_table, read_scalars, save_figure, wri
 from monai_denoise.handlers import checkpoint_progress
 from monai_denoise.workflows import noisy_set, parse, run_workflow
 
-from .options import json_object
+from .options import json_object, run_main
 from .speed import machine
 
 RUN_SETTINGS = "run_settings.json"
@@ -152,4 +152,4 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, __spec__.name)

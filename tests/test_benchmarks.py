@@ -328,3 +328,17 @@ def test_modality_quality_refuses_a_dataset_of_another_modality(tmp_path, monkey
     with pytest.raises(DataError, match="no datalist.json .*prepare --modality ct"):
         main(["--modality", "ct", "--data", str(tmp_path / "missing"), "--output", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
+
+
+def test_a_benchmark_ends_bad_input_with_one_line_and_exit_code_2(tmp_path):
+    import subprocess
+    import sys
+
+    missing = tmp_path / "missing"
+    done = subprocess.run([sys.executable, "-m", "benchmarks.modality_quality", "--modality", "ct", "--data",
+                           str(missing), "--output", str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"python -m benchmarks.modality_quality: error: --data {missing}: no datalist.json "
+                                   "(run monai-denoise prepare --modality ct first)")
+    assert not (tmp_path / "out").exists()
