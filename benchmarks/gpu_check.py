@@ -3,9 +3,8 @@
 ``python -m benchmarks.gpu_check --output runs/gpu_check [--data runs/data] [--bundles ...] [--steps 300]``
 
 Needs a CUDA GPU: without one it prints one line on stderr, runs and writes nothing and exits with code 2.
-For each MRI bundle with shipped weights (``bundles/mri_*/models/model.pt``: the check runs on the MRI sample),
-each config left to pick its own
-``device`` and ``amp`` (``cuda:0`` and AMP where a GPU is visible):
+For each MRI bundle with shipped weights (``bundles/mri_*/models/model.pt``: the check runs on the MRI sample), each
+config left to pick its own ``device`` and ``amp`` (``cuda:0`` and AMP where a GPU is visible):
 
 1. training: the bundle's ``train.json`` Ignite trainer (handlers as configured, validation off) on the
    prepared dataset (default: the embedded sample, prepared into a temporary folder), ``--steps`` steps
@@ -64,7 +63,7 @@ from .options import json_object, run_main
 from .quality import Condition, HeldOutVolume, held_out_volumes, noisy_volume, scores
 
 SHIPPED = list(shipped_weights(MRI))
-"""The bundles with shipped weights."""
+"""The MRI bundles with shipped weights."""
 INFER_WARMUP, INFER_REPEATS = 3, 20
 GIB = 2**30
 

@@ -58,14 +58,13 @@ def with_gaps(means: pd.DataFrame, networks: tuple[str, ...]) -> pd.DataFrame:
     rows = []
     for _, at_level in means.groupby("level", sort=False):
         classical = at_level[~at_level.method.isin([*networks, NOISY])]
-        best = classical.loc[classical.psnr.idxmax()] if not classical.empty else None
+        best = classical.loc[classical.psnr.idxmax()]
         psnr = dict(zip(at_level.method, at_level.psnr))
         for _, row in at_level.iterrows():
             gaps = {}
             if row.method in networks:
-                gaps = {"gain_over_noisy": row.psnr - psnr[NOISY],
-                        **({"best_classical": best.method, "vs_classical": row.psnr - best.psnr,
-                            "ssim_vs_classical": row.ssim - best.ssim} if best is not None else {}),
+                gaps = {"gain_over_noisy": row.psnr - psnr[NOISY], "best_classical": best.method,
+                        "vs_classical": row.psnr - best.psnr, "ssim_vs_classical": row.ssim - best.ssim,
                         **{f"vs_{other}": row.psnr - psnr[other] for other in networks if other != row.method}}
             rows.append({**row.to_dict(), **gaps})
     return pd.DataFrame(rows)
@@ -82,13 +81,12 @@ def report(table: pd.DataFrame, modality: Modality, data: Path, weights: dict[st
     shown = pd.DataFrame({
         key: table.level.map(level_text), "method": table.method, "PSNR (dB)": table.psnr.map("{:.2f}".format),
         "SSIM": table.ssim.map("{:.4f}".format), "MAE": table.mae.map("{:.4f}".format),
-        "gain over noisy (dB)": table.get("gain_over_noisy", pd.Series(dtype=float)).map(signed),
-        "vs best classical (dB)": table.get("vs_classical", pd.Series(dtype=float)).map(signed),
-        "SSIM vs best classical": table.get("ssim_vs_classical", pd.Series(dtype=float)).map(
-            lambda v: "" if pd.isna(v) else f"{v:+.4f}"),
+        "gain over noisy (dB)": table.gain_over_noisy.map(signed),
+        "vs best classical (dB)": table.vs_classical.map(signed),
+        "SSIM vs best classical": table.ssim_vs_classical.map(lambda v: "" if pd.isna(v) else f"{v:+.4f}"),
         **{f"vs {other} (dB)": table[f"vs_{other}"].map(signed) for other in networks if f"vs_{other}" in table},
     })
-    best = table.dropna(subset=["vs_classical"]) if "vs_classical" in table else table.iloc[:0]
+    best = table.dropna(subset=["vs_classical"])
     lines = [f"- {key} {level_text(level)}: {row.method} {row.psnr:.2f} dB / SSIM {row.ssim:.4f} against "
              f"{row.best_classical}: {row.vs_classical:+.2f} dB, SSIM {row.ssim_vs_classical:+.4f}"
              for level, rows in best.groupby("level", sort=False) for row in [rows.loc[rows.psnr.idxmax()]]]
