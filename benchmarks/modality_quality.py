@@ -73,7 +73,7 @@ def with_gaps(means: pd.DataFrame, networks: tuple[str, ...]) -> pd.DataFrame:
 def report(table: pd.DataFrame, modality: Modality, data: Path, weights: dict[str, Path], trained: list[str],
            epochs: int, networks: tuple[str, ...]) -> str:
     """The Markdown report of :func:`with_gaps`' table."""
-    key = modality.noise_level
+    key = modality.noise_model.level
 
     def signed(value) -> str:
         return "" if pd.isna(value) else f"{value:+.2f}"
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                            noise_levels=tuple(args.noise_levels))
     run_compare(data, args.output / "compare", config)
     comparison = pd.read_csv(args.output / "compare" / "comparison.csv")
-    table = with_gaps(level_means(comparison, f"noise_{modality.noise_level}"), networks)
+    table = with_gaps(level_means(comparison, f"noise_{modality.noise_model.level}"), networks)
     write_csv(table, args.output / "quality.csv")
     trained = [b for b in networks if b not in weights]
     text = report(table, modality, data, weights, trained, args.epochs, networks)

@@ -50,7 +50,9 @@ class PrepareConfig:
         split_by: ``volume`` (each file, all frames of a 4D series together) or ``subject``.
         subject_pattern: regular expression on the file path whose first group (or match) is the subject id.
         seed: seed of the split shuffle.
-        min_foreground: slices with a smaller fraction of pixels above ``foreground_threshold`` are skipped.
+        min_foreground: slices with a smaller fraction of pixels above ``foreground_threshold`` are skipped, as
+            are constant slices and tiles (a saturated or unexposed detector area, such as the collimated band of a
+            radiograph: no structure to denoise, and a clipped value as the clean reference).
         foreground_threshold: normalised intensity above which a pixel counts as foreground.
     """
 
@@ -179,7 +181,7 @@ def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: Pre
             for t in range(volume.shape[0]):
                 for axis_name, index, plane in _planes(volume[t].as_tensor(), axis, picture, config.size):
                     foreground = float((plane > config.foreground_threshold).float().mean())
-                    if foreground < config.min_foreground:
+                    if foreground < config.min_foreground or bool(plane.amax() == plane.amin()):
                         continue
                     image = resize(plane[None]).squeeze(0).numpy()
                     name = f"images/{vol_id}_{axis_name}{index:03d}_t{t:03d}.nii.gz"

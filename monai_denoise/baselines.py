@@ -2,10 +2,10 @@
 
 Every denoiser maps one ``(H, W)`` float image in [0, 1] (and, where it needs them, the true noise parameters)
 to a denoised image. A :class:`Baseline` names which parameters of the noise section it is given
-(``noise_args``): the MRI baselines take the true sigma, and under Rician noise each also has a
+(``noise_args``): the baselines of additive noise take the true sigma, and under Rician noise each also has a
 bias-corrected form (Gaussian-designed denoisers leave the Rician bias, mean sigma * sqrt(pi / 2) in the
-background, in place). Each modality declares its baselines (``Modality.baselines``): :func:`mri_baselines`,
-:func:`ct_baselines`, :func:`xray_baselines`.
+background, in place). Each noise model declares its baselines (``NoiseModel.baselines``):
+:func:`additive_baselines`, :func:`ct_baselines`, :func:`xray_baselines`.
 """
 
 from __future__ import annotations
@@ -137,8 +137,8 @@ def _form_switch(denoiser: Denoiser) -> Denoiser:
     return denoise
 
 
-def mri_baselines(noise: Mapping) -> tuple[Baseline, ...]:
-    """MRI: Gaussian and median filters and non-local means tuned on validation, BM3D given the true sigma; under
+def additive_baselines(noise: Mapping) -> tuple[Baseline, ...]:
+    """Additive noise of one sigma (MRI's, and the origin protocol's on any modality): Gaussian and median filters and non-local means tuned on validation, BM3D given the true sigma; under
     Rician noise (``noise["type"]``) also each in its bias-corrected forms."""
     return BASELINES + rician_forms() if noise.get("type") == "rician" else BASELINES
 

@@ -157,11 +157,11 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--noise-profile", type=Path, help="noise profile merged over every bundle config")
     from .modalities import MODALITIES
 
-    defaults = ", ".join(f"{m.title} {m.noise_level} (default {' '.join(f'{v:g}' for v in m.noise_levels)})"
-                         for m in MODALITIES.values())
+    defaults = ", ".join(f"{m.title} {m.noise_model.level} (default "
+                         f"{' '.join(f'{v:g}' for v in m.noise_model.levels)})" for m in MODALITIES.values())
     p.add_argument("--noise-levels", type=float, nargs="+", default=None,
-                   help=f"levels of the data's modality's noise parameter for the PSNR-against-noise study: {defaults}; "
-                        "the noise section's own level is added")
+                   help=f"levels of the noise parameter for the PSNR-against-noise study: {defaults}, or a profile noise's "
+                        "(sigma for the origin protocol); the noise section's own level is added")
     p.add_argument("--retrain", action="store_true",
                    help="train from the first epoch even where OUTPUT holds a run (default: continue it, resuming one "
                         "that was interrupted)")

@@ -4,9 +4,10 @@ Networks are trained through their bundles' ``train.json`` (or reused, or given 
 the same seeded noisy test slices at each noise level. Writes ``comparison.csv`` (per image),
 ``summary.csv`` / ``summary.md`` (mean +- std per method) and figures.
 
-The data's modality (``provenance.json``) sets what is compared: by default its bundles, the noise parameter
-that the levels vary (``Modality.noise_level``: MRI sigma, CT i0, radiographs photons; the per-image table's
-``noise_<key>`` column) and the classical baselines (``Modality.baselines``).
+The data's modality (``provenance.json``) sets the bundles compared by default. The noise section (the bundles'
+own, or a noise profile's) sets, through its model (``monai_denoise.noise_models``), the parameter that the levels
+vary (``NoiseModel.level``: sigma, CT i0, radiographs photons; the per-image table's ``noise_<key>`` column) and the
+classical baselines (``NoiseModel.baselines``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .bundle import BUNDLES
 from .errors import DataError
 from .metrics import image_metrics
 from .modalities import MRI, Modality, get_modality
+from .noise_models import noise_model
 from .perceptual import LPIPSMetric, LPIPSUnavailable
 from .reports import (markdown_table, plot_panels, plot_psnr_vs_noise, plot_validation_curves, read_scalars,
                       summarize, write_csv, write_text)
@@ -43,9 +45,9 @@ class CompareConfig:
         epochs: training epochs of each bundle; a run under the output folder continues to them (one already
             there is reused).
         noise_profile: an extra config file merged after each bundle config (e.g. ``configs/noise/rician_0.05.json``).
-        noise_levels: values of the modality's noise level parameter (``Modality.noise_level``: MRI sigma, CT i0,
-            radiographs photons) of the PSNR-against-noise study; default the modality's ``noise_levels``. The
-            noise section's own value (the profile's) is the main level.
+        noise_levels: values of the noise's level parameter (``NoiseModel.level``: sigma, CT i0, radiographs
+            photons) of the PSNR-against-noise study; default the noise model's ``levels``. The noise section's own
+            value (the profile's) is the main level.
         retrain: train from the first epoch even where ``OUTPUT/models/<bundle>`` holds a run.
         baselines: include the classical baselines.
         lpips_model: an LPIPS-like module to use instead of loading LPIPS (tests inject one).
@@ -129,11 +131,12 @@ def _train_missing(config: CompareConfig, data_dir: Path, output: Path, extra: l
     return weights
 
 
-def _evaluate_level(level: float, modality: Modality, parser, config: CompareConfig, weights: dict[str, Path],
-                    baselines: tuple[Baseline, ...]) -> tuple[dict[str, _Result], torch.Tensor, list[str]]:
-    """Every method on the seeded noisy test slices at noise ``level`` (of the modality's ``noise_level`` key);
-    baselines tuned on the validation slices, given the level's noise section."""
-    at_level = {f"noise#{modality.noise_level}": level}
+def _evaluate_level(level: float, key: str, modality: Modality, parser, config: CompareConfig,
+                    weights: dict[str, Path], baselines: tuple[Baseline, ...]
+                    ) -> tuple[dict[str, _Result], torch.Tensor, list[str]]:
+    """Every method on the seeded noisy test slices at noise ``level`` of noise section key ``key``; baselines tuned
+    on the validation slices, given the level's noise section."""
+    at_level = {f"noise#{key}": level}
     val_parser = parser(config.bundles[0], ["train"], **at_level)
     noise = val_parser.get_parsed_content("noise")
     val_noisy, val_clean, _ = noisy_set(val_parser)
@@ -167,8 +170,7 @@ def run_compare(data_dir: Path, output: Path, config: CompareConfig) -> pd.DataF
     unknown = sorted(set(config.weights) - set(compared_bundles(config.bundles, modality, data_dir)))
     if unknown:
         raise DataError(f"weights given for {unknown}, which are not compared here; add them to the bundles")
-    config = replace(config, bundles=compared_bundles(config.bundles, modality, data_dir),
-                     noise_levels=config.noise_levels or modality.noise_levels)
+    config = replace(config, bundles=compared_bundles(config.bundles, modality, data_dir))
     output.mkdir(parents=True, exist_ok=True)
     try:
         lpips, lpips_note = LPIPSMetric(config.lpips_model), ""
@@ -182,13 +184,14 @@ def run_compare(data_dir: Path, output: Path, config: CompareConfig) -> pd.DataF
         return parse(bundle, names, extra, dataset_dir=str(data_dir), **config.overrides, **overrides)
 
     noise = parser(config.bundles[0], ["train"]).get_parsed_content("noise")
-    key, column = modality.noise_level, f"noise_{modality.noise_level}"
-    kind, main_level = noise.get("type", modality.title), float(noise[key])
-    baselines = modality.classical_baselines(noise) if config.baselines else ()
+    model = noise_model(noise)
+    key, column, kind = model.level, f"noise_{model.level}", model.describe(noise)
+    main_level = float(noise[key])
+    baselines = model.classical_baselines(noise) if config.baselines else ()
     tables = []
-    for level in sorted({main_level, *map(float, config.noise_levels)}):
+    for level in sorted({main_level, *map(float, config.noise_levels or model.levels)}):
         print(f"\n=== evaluate at {kind} {key} {level} ===", flush=True)
-        results, clean, names = _evaluate_level(level, modality, parser, config, weights, baselines)
+        results, clean, names = _evaluate_level(level, key, modality, parser, config, weights, baselines)
         tables += [_rows(method, column, level, names, result, clean, lpips) for method, result in results.items()]
         if level == main_level:
             _figures({m: r.pred for m, r in results.items()} | {"clean": clean}, names, config, output)
@@ -202,7 +205,7 @@ def run_compare(data_dir: Path, output: Path, config: CompareConfig) -> pd.DataF
         summary["lpips_mean"] = summary["lpips_std"] = "unavailable"
     write_csv(summary, output / "summary.csv")
     write_text(_markdown(summary, table, kind, key, main_level, lpips_note), output / "summary.md")
-    plot_psnr_vs_noise(table, output / "psnr_vs_noise.png", level=column, label=modality.noise_level_label)
+    plot_psnr_vs_noise(table, output / "psnr_vs_noise.png", level=column, label=model.level_label)
     print((output / "summary.md").read_text())
     return summary
 

@@ -111,6 +111,6 @@ def score_shipped_bundles(modality: Modality, data: Path, report: Path) -> pd.Da
     prepare_dataset(modality.sample_volumes(), data, PrepareConfig(modality=modality.name,
                                                                    size=modality.prepare_size, command=sys.argv))
     weights = shipped_weights(modality)
-    level = float(modality.noise[modality.noise_level])
+    level = float(modality.noise[modality.noise_model.level])
     return run_compare(data, report, CompareConfig(bundles=tuple(weights), noise_levels=(level,), baselines=False,
                                                    weights=weights))

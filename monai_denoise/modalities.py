@@ -11,6 +11,7 @@ import importlib
 from dataclasses import dataclass
 
 from .errors import DataError
+from .noise_models import NoiseModel, noise_model
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,10 @@ class Modality:
             output.
         prepare_intensity: its array form in ``data_prep`` (MONAI config; ``@percentiles`` refers to the prepare
             command's percentiles), clipped where the prepared slices are.
-        noise: the bundles' ``noise`` section: parameters of the seeded noise of validation and test (``seed``
+        noise: the bundles' ``noise`` section: its ``type`` names the noise model that adds it
+            (:func:`monai_denoise.noise_models.noise_model`: MRI ``gaussian``, CT ``low_dose_ct``, radiographs
+            ``poisson_gaussian``), then the model's parameters of the seeded noise of validation and test (``seed``
             included) and, unless ``train_noise`` says otherwise, of training.
-        noise_transform: the dictionary noise transform; ``noise_arguments`` maps its arguments to keys of ``noise``.
-            It copies the clean image to ``label`` first and takes a ``seed`` (per-item seeded noise).
-        noise_reads_meta: the noise transform reads the image's meta data (CT: the pixel spacing in mm), so
-            training keeps it until the noise is added.
         clip_labels: clean images can leave [0, 1] (CT: bone above the HU window), so evaluation clips them to it
             as it clips the predictions: the metrics are over the window.
         zoom_out: whether training may zoom slices out before adding noise (not where the noise texture has a
@@ -64,18 +63,11 @@ class Modality:
         doc_data: the README's Data section.
         doc_inference: the README's inference paragraph after "Inference reads `models/model.pt` (or
             `--ckpt_path`), ": inputs, intensity mapping, outputs, windows.
+        doc_adaptation: the README's adaptation section.
 
     The ``doc_*`` texts are templates: ``${window_multiple}`` is the config id of the inferer's window multiple,
     ``${noise_KEY}`` and ``${train_noise_KEY}`` the values of ``noise`` and ``train_noise`` in the bundle's
     ``train.json`` (a range as "LOW to HIGH"), so the text follows the bundle's own settings.
-        doc_adaptation: the README's adaptation section.
-        noise_level: the key of ``noise`` that sets the noise level, which ``monai-denoise compare --noise-levels``
-            varies (MRI ``sigma``; CT ``i0`` and radiographs ``photons``, where a larger value is less noise).
-        noise_levels: compare's default levels of ``noise_level`` (the noise section's own level is added).
-        noise_level_label: the axis label of ``noise_level`` in compare's PSNR-against-noise figure.
-        baselines: the function that lists the classical baselines of this modality's noise, set fairly, as a
-            dotted name: ``baselines(noise)`` -> ``monai_denoise.baselines.Baseline`` items for noise section
-            ``noise`` (see :meth:`classical_baselines`).
     """
 
     name: str
@@ -86,9 +78,6 @@ class Modality:
     intensity: dict
     prepare_intensity: dict
     noise: dict
-    noise_transform: str
-    noise_arguments: dict[str, str]
-    noise_reads_meta: bool
     clip_labels: bool
     zoom_out: bool
     whole_slices: bool
@@ -108,26 +97,17 @@ class Modality:
     doc_data: str
     doc_inference: str
     doc_adaptation: str
-    noise_level: str
-    noise_levels: tuple[float, ...]
-    noise_level_label: str
-    baselines: str
 
-    def noise_config(self, seed: str | None, section: str = "noise") -> dict:
-        """The config of the noise transform on ``image`` with arguments from ``section`` (``"noise"`` or
-        ``"train_noise"``) and per-item ``seed`` (a config reference, or None for fresh noise)."""
-        return {"_target_": self.noise_transform, "keys": "image", "label_key": "label",
-                **{arg: f"@{section}#{key}" for arg, key in self.noise_arguments.items()}, "seed": seed}
+    @property
+    def noise_model(self) -> NoiseModel:
+        """The model of this modality's default noise (``noise["type"]``)."""
+        return noise_model(self.noise)
 
     def sample_volumes(self) -> list:
         """The embedded sample of this modality: ``data_prep.sources.SourceVolume`` items, each in one split."""
         module, function = self.sample.rsplit(".", 1)
         return getattr(importlib.import_module(module), function)()
 
-    def classical_baselines(self, noise: dict) -> tuple:
-        """The classical baselines (``monai_denoise.baselines.Baseline`` items) for noise section ``noise``."""
-        module, function = self.baselines.rsplit(".", 1)
-        return tuple(getattr(importlib.import_module(module), function)(noise))
 
 
 
@@ -215,9 +195,6 @@ MRI = Modality(
     prepare_intensity={"_target_": "monai_denoise.transforms.PercentileNormalize", "lower": "@percentiles#0",
                        "upper": "@percentiles#1", "clip": True},
     noise={"type": "gaussian", "sigma": 0.05, "clip": False, "seed": 20261122},
-    noise_transform="monai_denoise.transforms.SyntheticNoised",
-    noise_arguments={"kind": "type", "sigma": "sigma", "clip": "clip"},
-    noise_reads_meta=False,
     clip_labels=False,
     zoom_out=True,
     whole_slices=False,
@@ -240,10 +217,6 @@ MRI = Modality(
     doc_data=MRI_DOC_DATA,
     doc_inference=MRI_DOC_INFERENCE,
     doc_adaptation=MRI_DOC_ADAPTATION,
-    noise_level="sigma",
-    noise_levels=(0.02, 0.05, 0.10),
-    noise_level_label="noise sigma (normalised intensity)",
-    baselines="monai_denoise.baselines.mri_baselines",
 )
 
 CT_ADAPTATION_REFUSED = (
@@ -401,10 +374,7 @@ CT = Modality(
     intensity={"_target_": "monai_denoise.transforms.WindowNormalized", "low": "@hu_window#0",
                "high": "@hu_window#1"},
     prepare_intensity={"_target_": "monai_denoise.transforms.WindowNormalize", "low": -1000.0, "high": 1000.0},
-    noise={"i0": 400000.0, "electronic_std": 10.0, "views": 720, "seed": 20261122},
-    noise_transform="monai_denoise.transforms.LowDoseCTNoised",
-    noise_arguments={"i0": "i0", "electronic_std": "electronic_std", "views": "views"},
-    noise_reads_meta=True,
+    noise={"type": "low_dose_ct", "i0": 400000.0, "electronic_std": 10.0, "views": 720, "seed": 20261122},
     clip_labels=True,
     zoom_out=False,
     whole_slices=True,
@@ -431,10 +401,6 @@ CT = Modality(
     doc_data=CT_DOC_DATA,
     doc_inference=CT_DOC_INFERENCE,
     doc_adaptation=CT_DOC_ADAPTATION,
-    noise_level="i0",
-    noise_levels=(60000.0, 150000.0, 400000.0),
-    noise_level_label="I0 (incident photons per ray; more is less noise)",
-    baselines="monai_denoise.baselines.ct_baselines",
 )
 
 XRAY = Modality(
@@ -445,10 +411,7 @@ XRAY = Modality(
     intensity_keys={},
     intensity={"_target_": "monai_denoise.transforms.WindowNormalized", "low": 0.0, "high": None},
     prepare_intensity={"_target_": "monai_denoise.transforms.WindowNormalize", "low": 0.0, "high": None},
-    noise={"photons": 1000.0, "electronic_std": 0.002, "seed": 20261122},
-    noise_transform="monai_denoise.transforms.PoissonGaussianNoised",
-    noise_arguments={"photons": "photons", "electronic_std": "electronic_std"},
-    noise_reads_meta=False,
+    noise={"type": "poisson_gaussian", "photons": 1000.0, "electronic_std": 0.002, "seed": 20261122},
     clip_labels=False,
     zoom_out=True,
     whole_slices=False,
@@ -472,10 +435,6 @@ XRAY = Modality(
     doc_data=XRAY_DOC_DATA,
     doc_inference=XRAY_DOC_INFERENCE,
     doc_adaptation=XRAY_DOC_ADAPTATION,
-    noise_level="photons",
-    noise_levels=(250.0, 1000.0, 4000.0),
-    noise_level_label="photons per pixel at full scale (more is less noise)",
-    baselines="monai_denoise.baselines.xray_baselines",
 )
 
 MODALITIES = {m.name: m for m in (MRI, CT, XRAY)}

@@ -18,7 +18,7 @@ from monai.bundle import ConfigWorkflow
 from monai_denoise.bundle import BUNDLES, stale_files, write_bundle
 from monai_denoise.modalities import MODALITIES, MRI
 from monai_denoise.bundle.template import apply_overrides
-from monai_denoise.transforms import SyntheticNoised
+from monai_denoise.transforms import SimulatedNoised, SyntheticNoised
 
 MANDATORY_METADATA = ("version", "changelog", "monai_version", "pytorch_version", "numpy_version",
                       "required_packages_version", "task", "description", "authors", "copyright",
@@ -140,14 +140,14 @@ def test_noise_profiles_compose_over_train_config():
     profiles = sorted((REPO / "configs" / "noise").glob("*.json"))
     assert {p.stem for p in profiles} >= {"gaussian_0.05", "gaussian_0.10", "rician_0.05", "rician_0.10", "origin_cae",
                                           "blind"}
-    mri = [p for p in profiles if _profile_modality(p) is MRI]
-    for profile in mri:
+    by_key = [p for p in profiles if "noise" not in json.loads(p.read_text()) and _profile_modality(p) is MRI]
+    for profile in by_key:
         parser = ConfigParser()
         parser.read_config([str(UNET_BUNDLE / "configs" / "train.json"), str(profile)])
         wanted = {"noise#type": "gaussian", "noise#sigma": 0.05, **json.loads(profile.read_text())}
-        validation = parser.get_parsed_content("validate#preprocessing").transforms[-1]
-        training = next(t for t in parser.get_parsed_content("train#preprocessing").transforms
-                        if isinstance(t, SyntheticNoised))
+        validation = parser.get_parsed_content("validate#preprocessing").transforms[-1].transform
+        training = next(t.transform for t in parser.get_parsed_content("train#preprocessing").transforms
+                        if isinstance(t, SimulatedNoised))
         assert (validation.noise.kinds, validation.noise.low) == ((wanted["noise#type"],), wanted["noise#sigma"])
         assert validation.noise.clip == training.noise.clip == wanted.get("noise#clip", False)
         assert validation.seed == parser["noise"]["seed"], "a profile changes the noise, not the test-set seed"
@@ -155,6 +155,32 @@ def test_noise_profiles_compose_over_train_config():
         kinds = wanted.get("train_noise#type", [wanted["noise#type"]])
         low, high = wanted.get("train_noise#sigma", [wanted["noise#sigma"]] * 2)
         assert (training.noise.kinds, training.noise.low, training.noise.high) == (tuple(kinds), low, high)
+
+
+@pytest.mark.parametrize("modality", list(MODALITIES.values()), ids=lambda m: m.name)
+def test_origin_profile_puts_clipped_gaussian_noise_on_every_modality(modality):
+    """The origin report's noise (x + 0.3 N(0, 1.5^2), clipped) replaces each modality's own noise, seeded."""
+    from monai.bundle import ConfigParser
+    from monai.data import MetaTensor
+
+    from conftest import REPO
+
+    profile = REPO / "configs" / "noise" / "origin_cae.json"
+    bundle = next(b for b, spec in BUNDLES.items() if spec.modality is modality and b.endswith("_cae"))
+    parser = ConfigParser()
+    parser.read_config([str(UNET_BUNDLE.parent / bundle / "configs" / "train.json"), str(profile)])
+    validation = parser.get_parsed_content("validate#preprocessing").transforms[-1]
+    training = next(t for t in parser.get_parsed_content("train#preprocessing").transforms
+                    if isinstance(t, SimulatedNoised))
+    for transform, seed in ((validation, 20261122), (training, None)):
+        assert isinstance(transform.transform, SyntheticNoised) and transform.transform.seed == seed
+        noise = transform.transform.noise
+        assert (noise.kinds, noise.low, noise.high, noise.clip) == (("gaussian",), 0.45, 0.45, True)
+    clean = MetaTensor(torch.linspace(0, 1, 64 * 64).reshape(1, 64, 64), meta={"filename_or_obj": "slice.nii.gz"})
+    first, again = validation({"image": clean.clone()}), validation({"image": clean.clone()})
+    assert torch.equal(first["label"], clean) and torch.equal(first["image"], again["image"]), "seeded per file"
+    assert 0.0 <= float(first["image"].min()) and float(first["image"].max()) <= 1.0, "clipped"
+    assert 0.3 < float((first["image"] - clean).std()) < 0.45, "sigma 0.45, less after clipping"
 
 
 def _profile_modality(profile: Path):
@@ -174,7 +200,7 @@ def test_dose_profiles_set_the_test_noise_of_their_modality(name):
     bundle = next(b for b, spec in BUNDLES.items() if spec.modality is modality)
     parser = ConfigParser()
     parser.read_config([str(UNET_BUNDLE.parent / bundle / "configs" / "train.json"), str(profile)])
-    validation = parser.get_parsed_content("validate#preprocessing").transforms[-1]
+    validation = parser.get_parsed_content("validate#preprocessing").transforms[-1].transform
     for key, value in json.loads(profile.read_text()).items():
         assert getattr(validation.noise, key.split("#")[1]) == value, key
     assert validation.seed == parser["noise"]["seed"]

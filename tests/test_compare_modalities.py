@@ -22,12 +22,12 @@ from monai_denoise.modalities import CT, MODALITIES, XRAY
 from monai_denoise.transforms import PoissonGaussianNoise
 
 CASES = {
-    "ct": {"bundle": "ct_denoising_cae", "key": "i0", "main": 400000, "other": 100000.0,
+    "ct": {"bundle": "ct_denoising_cae", "title": "low-dose CT", "key": "i0", "main": 400000, "other": 100000.0,
            "overrides": {"noise#views": 60}, "baselines": {"BM3D", "Gaussian filter", "median filter"}},
-    "xray": {"bundle": "xray_denoising_cae", "key": "photons", "main": 1000, "other": 250.0, "overrides": {},
+    "xray": {"bundle": "xray_denoising_cae", "title": "Poisson-Gaussian", "key": "photons", "main": 1000, "other": 250.0, "overrides": {},
              "baselines": {"GAT-BM3D", "BM3D", "Gaussian filter", "median filter"}},
 }
-"""Per modality: its CAE bundle, noise level key, main and second level, cheap noise (CT: 60 views) and baselines."""
+"""Per modality: its CAE bundle, noise title, noise level key, main and second level, cheap noise (CT: 60 views) and baselines."""
 
 
 def tiny_data(root: Path, modality: str) -> Path:
@@ -59,9 +59,27 @@ def test_compare_uses_the_modalitys_noise_level_and_baselines(modality, tmp_path
     assert bm3d.settings.startswith("factor "), "BM3D's sigma factor is tuned on validation"
     text = (output / "summary.md").read_text()
     assert f"PSNR at {case['key']} {case['main']}" in text and f"PSNR at {case['key']} {case['other']:g}" in text
-    assert text.startswith(f"# Comparison: {MODALITIES[modality].title} noise, {case['key']} {case['main']}")
+    assert text.startswith(f"# Comparison: {case['title']} noise, {case['key']} {case['main']}")
     assert "nan" not in text, "one test image: values without a spread, not '± nan'"
     assert (output / "psnr_vs_noise.png").stat().st_size > 1000
+
+
+def test_the_origin_profile_compares_ct_bundles_at_clipped_gaussian_noise(tmp_path, monkeypatch):
+    """configs/noise/origin_cae.json swaps CT's projection-domain noise for the origin report's clipped Gaussian: the
+    level is sigma and the baselines are those of additive noise, given the true sigma."""
+    from conftest import REPO
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no_weights"))
+    config = CompareConfig(bundles=("ct_denoising_cae",), epochs=1, noise_profile=REPO / "configs/noise/origin_cae.json",
+                           noise_levels=(0.45,), overrides={**TINY, "num_workers": 0})
+    summary = run_compare(tiny_data(tmp_path, "ct"), tmp_path / "compare", config)
+
+    table = pd.read_csv(tmp_path / "compare" / "comparison.csv")
+    assert table.noise_sigma.unique().tolist() == [0.45] and "noise_i0" not in table.columns
+    rows = summary.set_index("method")
+    assert "BM3D" in rows.index and rows.loc["BM3D"].settings == "", "BM3D is given the true sigma, not tuned"
+    assert rows.loc["noisy input"].psnr_mean < 12, "sigma 0.45 clipped on the [0, 1] HU window"
+    assert (tmp_path / "compare" / "summary.md").read_text().startswith("# Comparison: gaussian noise, sigma 0.45")
 
 
 def test_a_bundle_of_another_modality_is_refused_in_one_line(tmp_path):
@@ -98,4 +116,4 @@ def test_gat_bm3d_baseline_is_given_the_levels_true_parameters():
     assert psnr["gat"] > psnr["noisy"] + 3.0
     assert {b.name for b in ct_baselines(CT.noise)} == {"BM3D", "Gaussian filter", "median filter"}
     assert all(b.noise_args == {} for b in ct_baselines(CT.noise)), "CT baselines see the image alone"
-    assert XRAY.classical_baselines(XRAY.noise)[0].name == "GAT-BM3D"
+    assert XRAY.noise_model.classical_baselines(XRAY.noise)[0].name == "GAT-BM3D"

@@ -374,13 +374,25 @@ def test_the_split_that_the_too_few_message_advises_works(inputs, tmp_path, name
     assert [bool(datalist[split]) for split in SPLITS] == [split in splits for split in SPLITS]
 
 
+def test_constant_tiles_such_as_a_saturated_band_are_skipped(tmp_path):
+    """A radiograph's saturated (or unexposed) area has no structure and a clipped clean value: not a test image."""
+    array = np.random.default_rng(4).integers(1000, 30000, (48, 32), dtype=np.uint16)
+    array[:16] = 65535  # the first row of 16 x 16 tiles is saturated
+    array[16:32, :16] = 65535  # and the first tile of the second row
+    path = write_picture(tmp_path / "in" / "xray.png", array)
+
+    manifest = prepare_dataset([SourceVolume(path, "training")], tmp_path / "out", make_config(percentiles=(0, 100)))
+
+    assert manifest["index"].tolist() == [3, 4, 5]
+
+
 # --- foreground threshold ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("min_foreground, kept", [
     (0.05, range(2, 9)),   # slice 2 has 10 % foreground, slice 9 only 2 %
     (0.2, range(3, 9)),
-    (0.0, range(12)),      # nothing is skipped
+    (0.0, range(2, 10)),   # only the constant (empty) slices 0, 1, 10 and 11 are skipped
 ])
 def test_slices_below_the_foreground_threshold_are_skipped(tmp_path, min_foreground, kept):
     array = np.zeros(SHAPE, dtype=np.float32)

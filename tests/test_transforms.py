@@ -270,3 +270,34 @@ def test_window_normalize_takes_a_radiographs_full_scale_and_names_a_file_withou
         WindowNormalize(0.0)(MetaTensor(torch.ones(1, 2, 2), meta={"filename_or_obj": "xray.nii.gz"}))
     with pytest.raises(ValueError, match="low < high"):
         WindowNormalize(5.0, 5.0)
+
+
+@pytest.mark.parametrize("noise, transform", [
+    ({"type": "gaussian", "sigma": 0.1, "clip": True}, "SyntheticNoised"),
+    ({"type": ["gaussian", "rician"], "sigma": [0.01, 0.1]}, "SyntheticNoised"),
+    ({"type": "low_dose_ct", "i0": 1e5, "electronic_std": 10.0, "views": 90}, "LowDoseCTNoised"),
+    ({"type": "poisson_gaussian", "photons": 500.0, "electronic_std": 0.002}, "PoissonGaussianNoised"),
+])
+def test_simulated_noise_adds_the_noise_its_section_names(noise, transform):
+    """Each noise type reaches its model's transform, which copies the clean image to label and adds noise."""
+    from monai_denoise.transforms import SimulatedNoised
+
+    noised = SimulatedNoised("image", noise, seed=None).set_random_state(3)
+    assert type(noised.transform).__name__ == transform
+    clean = MetaTensor(torch.full((1, 64, 64), 0.4), meta={"filename_or_obj": "a.nii.gz", "pixdim": [1, 1, 1, 1]})
+    out = noised({"image": clean.clone()})
+    assert torch.equal(out["label"], clean) and float((out["image"] - clean).abs().mean()) > 1e-4
+
+
+@pytest.mark.parametrize("noise, message", [
+    ({"sigma": 0.05}, "'type' must be one of gaussian, rician, poisson, low_dose_ct, poisson_gaussian"),
+    ({"type": "speckle", "sigma": 0.05}, "'type' must be one of"),
+    ({"type": ["gaussian", "low_dose_ct"], "sigma": 0.05}, "a list only of types of one model"),
+    ({"type": "low_dose_ct", "electronic_std": 10.0}, "low_dose_ct noise needs 'i0'"),
+])
+def test_a_noise_section_without_a_known_type_or_its_level_is_refused_in_one_line(noise, message):
+    from monai_denoise.errors import DataError
+    from monai_denoise.transforms import SimulatedNoised
+
+    with pytest.raises(DataError, match=message):
+        SimulatedNoised("image", noise)

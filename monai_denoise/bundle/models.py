@@ -70,6 +70,12 @@ HARDENED_LINE = ("crash-safe training: train.json writes checkpoint_last.pt afte
                  "the file; inference writes the input's data type and value range (output_dtype)")
 """The changelog line of the release that made training crash-safe and every bad input one line."""
 
+NOISE_LINE = ("the configs add noise through monai_denoise.transforms.SimulatedNoised, which takes the noise model from "
+              "the noise section's type, so a noise profile can set any simulated noise (configs/noise/origin_cae.json "
+              "puts the origin report's clipped Gaussian noise on every modality); CT and radiograph noise sections "
+              "name their type (low_dose_ct, poisson_gaussian)")
+"""The changelog line of the release whose noise came from the noise section's type."""
+
 R2R_PAPER = ("Pang T. et al., Recorrupted-to-Recorrupted: Unsupervised Deep Learning for Image Denoising, CVPR 2021")
 
 DNCNN_PAPER = ("Zhang K. et al., Beyond a Gaussian Denoiser: Residual Learning of Deep CNN for Image Denoising, "
@@ -151,8 +157,8 @@ UNET = BundleSpec(
             "norm": "BATCH",
         },
     },
-    version="0.4.2",
-    changelog={"0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: residual U-Net, Gaussian sigma 0.05 on normalised MRI slices"},
+    version="0.4.3",
+    changelog={"0.4.3": NOISE_LINE, "0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: residual U-Net, Gaussian sigma 0.05 on normalised MRI slices"},
     references=("Ronneberger O. et al., U-Net: Convolutional Networks for Biomedical Image Segmentation, MICCAI 2015",
                 "Bachlechner T. et al., ReZero is All You Need: Fast Convergence at Large Depth, UAI 2021"),
     model_doc=("`ResidualDenoiser(UNet)`: MONAI's `UNet` (2D, channels 32-64-128-256, strides 2-2-2, one residual "
@@ -189,8 +195,8 @@ UNET_NOISE_MAP = BundleSpec(
         "_target_": "monai_denoise.networks.ResidualDenoiser",
         "backbone": {**UNET.network_def["backbone"], "in_channels": 2},
     },
-    version="0.5.2",
-    changelog={"0.5.2": HARDENED_LINE, "0.5.1": SCANS_LINE, "0.5.0": ADAPT_LINE,
+    version="0.5.3",
+    changelog={"0.5.3": NOISE_LINE, "0.5.2": HARDENED_LINE, "0.5.1": SCANS_LINE, "0.5.0": ADAPT_LINE,
                "0.4.0": "first release: the U-Net bundle's network with a noise level map as second input channel, "
                         "trained on Gaussian and Rician noise of sigma 0.01-0.12; inference estimates sigma from "
                         "the scan unless noise_level is given"},
@@ -234,8 +240,8 @@ CAE = BundleSpec(
     title="The plain convolutional autoencoder of the origin study (Conv 64-128, max-pooling, sigmoid output)",
     network_def={"_target_": "monai_denoise.networks.ConvAutoEncoder", "spatial_dims": 2, "in_channels": 1,
                  "out_channels": 1, "channels": [64, 128]},
-    version="0.4.2",
-    changelog={"0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: the origin study's CAE, exactly, predicting the clean slice"},
+    version="0.4.3",
+    changelog={"0.4.3": NOISE_LINE, "0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: the origin study's CAE, exactly, predicting the clean slice"},
     overrides={"learning_rate": 0.001},
     references=("Gondara L., Medical Image Denoising Using Convolutional Denoising Autoencoders, ICDMW 2016",),
     model_doc=("`ConvAutoEncoder`, exactly the origin study's CAE: Conv 64 (3x3, ReLU), max-pool 2, Conv 128, max-pool "
@@ -252,8 +258,8 @@ VAE = BundleSpec(
     network_def={"_target_": "monai_denoise.networks.DenoisingVAE", "spatial_dims": 2, "in_channels": 1,
                  "out_channels": 1, "latent_channels": "@latent_channels", "channels": [32, 64], "strides": [2, 2],
                  "num_res_units": 1, "output_act": "RELU"},
-    version="0.6.0",
-    changelog={"0.6.0": ("a ReLU output and the L1 reconstruction (a Laplace likelihood): the background, 87% of "
+    version="0.6.1",
+    changelog={"0.6.1": NOISE_LINE, "0.6.0": ("a ReLU output and the L1 reconstruction (a Laplace likelihood): the background, 87% of "
                          "every held-out EPI slice, is decoded to exactly 0 instead of a scatter around 0 that the "
                          "[0, 1] clamp turned into a +0.005 offset, which alone held SSIM at 0.80; 30 epochs give "
                          "31.45 dB / SSIM 0.952 on the held-out EPI (0.5.0: 29.56 dB / 0.843), chosen by validation "
@@ -314,8 +320,8 @@ RESNET_AE = BundleSpec(
     title="Residual autoencoder: strided encoder, 4 residual blocks (Conv-BN-ReLU-Conv-BN + identity), decoder",
     network_def={"_target_": "monai_denoise.networks.ResNetAutoEncoder", "spatial_dims": 2, "in_channels": 1,
                  "out_channels": 1, "channels": 64, "num_blocks": 4},
-    version="0.4.2",
-    changelog={"0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: the origin study's ResNet autoencoder, 4 residual blocks"},
+    version="0.4.3",
+    changelog={"0.4.3": NOISE_LINE, "0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: the origin study's ResNet autoencoder, 4 residual blocks"},
     overrides={"learning_rate": 0.001},
     references=("He K. et al., Deep Residual Learning for Image Recognition, CVPR 2016",),
     model_doc=("`ResNetAutoEncoder`: stem convolution (64 channels), one strided convolution down, 4 residual blocks "
@@ -329,8 +335,8 @@ DNCNN = BundleSpec(
     title="DnCNN-style residual network that predicts the noise and subtracts it (Zhang et al. 2017)",
     network_def={"_target_": "monai_denoise.networks.DnCNN", "spatial_dims": 2, "in_channels": 1,
                  "out_channels": 1, "channels": 48, "depth": 10},
-    version="0.4.2",
-    changelog={"0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: DnCNN, depth 10, width 48, sized for CPU training"},
+    version="0.4.3",
+    changelog={"0.4.3": NOISE_LINE, "0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: DnCNN, depth 10, width 48, sized for CPU training"},
     overrides={"learning_rate": 0.001},
     references=(DNCNN_PAPER,),
     model_doc=("`DnCNN` (Zhang et al. 2017): Conv+ReLU, 8 x (Conv+BN+ReLU), Conv, 48 channels at full resolution; "
@@ -347,8 +353,8 @@ DRUNET = BundleSpec(
         "backbone": {"_target_": "monai_denoise.networks.DRUNet", "spatial_dims": 2, "in_channels": 1,
                      "out_channels": 1, "channels": [16, 32, 64, 128], "num_res_blocks": 2},
     },
-    version="0.4.2",
-    changelog={"0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE,
+    version="0.4.3",
+    changelog={"0.4.3": NOISE_LINE, "0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE,
                "0.3.1": "weights retrained on the current embedded sample (with the photographs): 340 epochs, "
                         "Gaussian 0.05, +0.92 dB on the held-out EPI at that level",
                "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: DRUNet-style backbone, channels 16-128, 2 residual blocks per scale"},
@@ -418,7 +424,7 @@ CT_CAE = modality_bundle(
     "held-out neck slice (PSNR over the [-1000, 1000] HU window / SSIM): I0 4e5 38.85 dB / 0.952 (noisy 37.65), "
     "1.5e5 39.00 / 0.951 (noisy 33.37), 6e4 38.63 / 0.947 (noisy 29.33). Its bottleneck holds it near 39 dB at every "
     "dose, 5 to 9 dB below BM3D and `ct_denoising_drunet`.",
-    {"0.2.0": "one slice (32 patches) per optimiser step instead of 16"})
+    {"0.2.1": NOISE_LINE, "0.2.0": "one slice (32 patches) per optimiser step instead of 16"})
 
 CT_DRUNET = modality_bundle(
     DRUNET, CT, CT_TRAIN_DOSE,
@@ -443,7 +449,8 @@ CT_DRUNET = modality_bundle(
     "(PSNR in dB / SSIM.) Above BM3D at every dose (+0.08 to +0.75 dB) and 5 to 10 dB above the CAE. Trained from "
     "scratch instead (version 0.2.0: 200 steps of 96 patches), the same network reached only 43.50 dB at I0 4e5 and "
     "34.99 dB at 6e4: three slices are too few to learn a denoiser, and the MRI network's prior carries it.",
-    {"0.3.0": "weights fine-tuned from mri_denoising_drunet's, one slice per step: above BM3D at every dose "
+    {"0.3.1": NOISE_LINE,
+     "0.3.0": "weights fine-tuned from mri_denoising_drunet's, one slice per step: above BM3D at every dose "
               "(+0.08 to +0.75 dB; 0.2.0 was 4 to 9 dB below)",
      "0.2.0": "ships weights: 200 epochs on the embedded sample's 3 CT slices (4 to 9 dB below BM3D)"})
 
@@ -455,7 +462,7 @@ XRAY_CAE = modality_bundle(
     "4000 photons 36.22 dB / 0.984 (noisy 39.77), 1000 photons 35.87 / 0.982 (noisy 33.93), 250 photons 34.39 / "
     "0.967 (noisy 28.04). Its bottleneck holds it near 36 dB, below the noisy input at the highest dose and 10 to 17 "
     "dB below GAT-BM3D and `xray_denoising_drunet`.",
-    {"0.2.0": "4 tiles (16 patches) per optimiser step instead of 16 tiles"})
+    {"0.2.1": NOISE_LINE, "0.2.0": "4 tiles (16 patches) per optimiser step instead of 16 tiles"})
 
 XRAY_DRUNET = modality_bundle(
     DRUNET, XRAY, XRAY_TRAIN_DOSE,
@@ -481,7 +488,8 @@ XRAY_DRUNET = modality_bundle(
     "the true photon count and electronic noise: on radiographs whose dose you know, GAT-BM3D is still the better "
     "denoiser. Trained from scratch (version 0.2.0: 40 epochs of 8 steps), the same network reached 45.56 dB at "
     "1000 photons and 39.06 at 250.",
-    {"0.3.0": "weights fine-tuned from mri_denoising_drunet's, 4 tiles per step: +3 to +6 dB over 0.2.0, above BM3D, "
+    {"0.3.1": NOISE_LINE,
+     "0.3.0": "weights fine-tuned from mri_denoising_drunet's, 4 tiles per step: +3 to +6 dB over 0.2.0, above BM3D, "
               "1.4 to 1.9 dB below GAT-BM3D",
      "0.2.0": "ships weights: 40 epochs on the embedded sample's chest radiograph (5 to 7 dB below GAT-BM3D)"})
 

@@ -57,9 +57,16 @@ def _load(keys: list[str], track_meta: bool = True) -> list[dict]:
     ]
 
 
+def _noise(section: str, seed: str | None) -> dict:
+    """The noise that noise section ``section`` (a config reference) describes, whatever its ``type``, with per-item
+    ``seed`` (a config reference, or None for fresh noise), so a noise profile may set any simulated noise."""
+    return {"_target_": "monai_denoise.transforms.SimulatedNoised", "keys": "image", "label_key": "label",
+            "noise": section, "seed": seed}
+
+
 def _training_noise(spec: BundleSpec) -> list[dict]:
     """Fresh noise on every patch; a noise-level-conditioned network also gets the drawn sigma as a channel."""
-    noise = spec.modality.noise_config(None, "train_noise")
+    noise = _noise("@train_noise", None)
     if not spec.noise_level_map:
         return [noise]
     return [{**noise, "sigma_key": "noise_sigma"},
@@ -97,7 +104,7 @@ def _evaluation_section(spec: BundleSpec, data_key: str, metric_prefix: str, han
     key_metric, additional = _metrics(metric_prefix)
     clipped = ["pred", "label"] if spec.modality.clip_labels else "pred"
     return {
-        "preprocessing": {"_target_": "Compose", "transforms": _load(["image"]) + [spec.modality.noise_config("@noise#seed")]},
+        "preprocessing": {"_target_": "Compose", "transforms": _load(["image"]) + [_noise("@noise", "@noise#seed")]},
         "dataset": {"_target_": "CacheDataset", "data": _datalist(data_key),
                     "transform": "@validate#preprocessing", "cache_rate": 1.0, "num_workers": 0},
         "dataloader": {"_target_": "DataLoader", "dataset": "@validate#dataset", "batch_size": 8,
@@ -180,7 +187,7 @@ def train_config(spec: BundleSpec) -> dict:
         "lr_scheduler": {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR", "optimizer": "@optimizer",
                          "T_max": "@epochs", "eta_min": "$@learning_rate * 0.01"},
         "train": {
-            "preprocessing": {"_target_": "Compose", "transforms": _load(["image"], track_meta=spec.modality.noise_reads_meta) + [
+            "preprocessing": {"_target_": "Compose", "transforms": _load(["image"], track_meta=spec.modality.noise_model.reads_meta) + [
                 {"_target_": "RandFlipd", "keys": "image", "prob": 0.5, "spatial_axis": 0},
                 {"_target_": "RandFlipd", "keys": "image", "prob": 0.5, "spatial_axis": 1},
                 {"_target_": "RandRotate90d", "keys": "image", "prob": 0.5},

@@ -4,8 +4,9 @@ from .noise import NOISE_TYPES, PoissonNoise, SyntheticNoise, SyntheticNoised, i
 from .noise_level import NoiseLevel, NoiseLevelMap, NoiseLevelMapd, NoiseLeveld, estimate_noise_sigma, estimate_series_sigma
 from .recorrupt import Recorrupt, Recorruptd
 from .series import RandFrameSamplesd
+from .simulated import SimulatedNoised
 from .xray_noise import PoissonGaussianNoise, PoissonGaussianNoised
 
 __all__ = ["FULL_SCALE", "LowDoseCTNoise", "LowDoseCTNoised", "NOISE_TYPES", "NoiseLevel", "NoiseLevelMap", "NoiseLevelMapd", "NoiseLeveld", "PercentileNormalize",
-           "PercentileNormalized", "PoissonGaussianNoise", "PoissonGaussianNoised", "PoissonNoise", "RandFrameSamplesd", "Recorrupt", "Recorruptd", "SyntheticNoise", "SyntheticNoised",
+           "PercentileNormalized", "PoissonGaussianNoise", "PoissonGaussianNoised", "PoissonNoise", "RandFrameSamplesd", "Recorrupt", "Recorruptd", "SimulatedNoised", "SyntheticNoise", "SyntheticNoised",
            "WindowNormalize", "WindowNormalized", "check_finite", "estimate_noise_sigma", "estimate_series_sigma", "item_seed"]
