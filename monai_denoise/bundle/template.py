@@ -535,10 +535,13 @@ def render(spec: BundleSpec) -> dict[str, str]:
 
 
 def write_bundle(spec: BundleSpec, root: str | Path) -> list[Path]:
-    """Write the generated files of ``spec`` under ``root/spec.name``; return the paths written."""
+    """Write the generated files of ``spec`` under ``root/spec.name`` that are missing or differ (an unchanged file
+    is left alone, so a run reading the bundle meanwhile never sees it half-written); return the paths written."""
     written = []
     for relative, text in render(spec).items():
         path = Path(root) / spec.name / relative
+        if path.is_file() and path.read_text() == text:
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         written.append(path)
