@@ -200,6 +200,13 @@ def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: Pre
                             f"above {config.foreground_threshold:g}) in any input volume")
         for row in rows:
             row["split"] = split_of[row["subject_id"]]
+        kept = {row["split"] for row in rows}
+        for split in SPLITS:
+            lost = sorted(group for group, assigned in split_of.items() if assigned == split)
+            if lost and split not in kept:
+                raise DataError(f"the {split} split would be empty: no slice of {', '.join(lost)} has "
+                                f"{config.min_foreground:.0%} of pixels above {config.foreground_threshold:g} and any "
+                                f"structure (not constant); lower --min-foreground or give that split other volumes")
         manifest = pd.DataFrame(rows)
         datalist = {split: [{"image": name} for name in manifest.loc[manifest.split == split, "image"]]
                     for split in SPLITS}

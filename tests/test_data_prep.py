@@ -407,6 +407,19 @@ def test_slices_below_the_foreground_threshold_are_skipped(tmp_path, min_foregro
     assert len(list((tmp_path / "out" / "images").iterdir())) == len(kept)
 
 
+def test_a_split_left_without_slices_is_refused_naming_its_volume_and_nothing_is_written(tmp_path):
+    """A test volume whose every slice is (nearly) empty would leave an empty test set: refused, not written."""
+    faint = np.zeros(SHAPE, dtype=np.float32)
+    faint[:3, :3, :] = random_volume(4, (3, 3, SHAPE[2])) + 10.0  # under 2 % of every slice
+    sources = [SourceVolume(write_volume(tmp_path / "in" / "train.nii.gz", random_volume(1)), "training"),
+               SourceVolume(write_volume(tmp_path / "in" / "val.nii.gz", random_volume(2)), "validation"),
+               SourceVolume(write_volume(tmp_path / "in" / "faint.nii.gz", faint), "test")]
+
+    with pytest.raises(DataError, match="the test split would be empty: no slice of faint has 5% of pixels"):
+        prepare_dataset(sources, tmp_path / "out", make_config())
+    assert not (tmp_path / "out").exists()
+
+
 # --- embedded sample -----------------------------------------------------------------------------------------
 
 
