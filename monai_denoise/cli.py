@@ -121,9 +121,11 @@ def _run_bundle(args: argparse.Namespace) -> int:
         for name, files in stale.items():
             print(f"{name}: out of date: {', '.join(files)} (run: monai-denoise bundle render)")
         return 1 if stale else 0
-    for spec in BUNDLES.values():
-        for path in write_bundle(spec, args.root):
-            print(path)
+    written = [path for spec in BUNDLES.values() for path in write_bundle(spec, args.root)]
+    for path in written:
+        print(path)
+    if not written:
+        print(f"{len(BUNDLES)} bundles under {args.root}: up to date")
     return 0
 
 

@@ -49,6 +49,23 @@ def test_committed_bundles_match_template():
     assert folders == set(BUNDLES), "every bundle folder comes from a spec in monai_denoise/bundle/models.py"
 
 
+
+def test_render_writes_only_what_changed(tmp_path, capsys):
+    """A second render leaves every file alone (a job reading a bundle never sees it half-written); a file edited
+    by hand is written back."""
+    from monai_denoise.cli import main
+
+    assert main(["bundle", "render", "--root", str(tmp_path)]) == 0
+    train = tmp_path / "ct_denoising_drunet" / "configs" / "train.json"
+    first = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+    train.write_text("{}")
+    capsys.readouterr()
+    assert main(["bundle", "render", "--root", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.split() == [str(train)]
+    assert {p: p.stat().st_mtime_ns for p in first if p != train} == {p: t for p, t in first.items() if p != train}
+    assert main(["bundle", "render", "--root", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == f"{len(BUNDLES)} bundles under {tmp_path}: up to date"
+
 @pytest.mark.parametrize("name", sorted(BUNDLES))
 def test_metadata_has_mandatory_keys(name):
     meta = json.loads((UNET_BUNDLE.parent / name / "configs" / "metadata.json").read_text())
