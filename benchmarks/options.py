@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 
-from monai_denoise.errors import DataError
+from monai_denoise.console import data_error
 
 
 def json_object(text: str) -> dict:
@@ -22,10 +22,14 @@ def json_object(text: str) -> dict:
 
 
 def run_main(main: Callable[[], object], module: str) -> None:
-    """Run a benchmark's ``main`` as a command: bad input (a ``DataError``) ends it with one line on stderr naming the
-    benchmark and the problem, and exit code 2, as ``monai-denoise`` commands end."""
+    """Run a benchmark's ``main`` as a command: bad input (a ``DataError``, also where MONAI or Ignite wrapped it) ends
+    it with one line on stderr naming the benchmark and the problem, and exit code 2, as ``monai-denoise`` commands
+    end."""
     try:
         main()
-    except DataError as err:
-        print(f"python -m {module}: error: {err}", file=sys.stderr)
+    except Exception as err:
+        found = data_error(err)
+        if found is None:
+            raise
+        print(f"python -m {module}: error: {found}", file=sys.stderr)
         sys.exit(2)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from . import BUNDLES_ROOT, __version__
+from .console import data_error
 from .errors import DataError
 
 
@@ -132,6 +133,7 @@ def _run_bundle(args: argparse.Namespace) -> int:
 def _check_inputs(args: argparse.Namespace) -> None:
     """DataError naming the first missing input of a command: dataset, noise profile, weights, bundle."""
     from .data import load_datalist
+    from .noise_models import check_profile
     from .workflows import bundle_dir
 
     load_datalist(args.data / "datalist.json", "training")
@@ -139,6 +141,8 @@ def _check_inputs(args: argparse.Namespace) -> None:
         path = getattr(args, name, None)
         if isinstance(path, Path) and not path.is_file():
             raise DataError(f"{path}: {name.replace('_', ' ')} not found")
+    if getattr(args, "noise_profile", None):
+        check_profile(args.noise_profile)
     for bundle in getattr(args, "bundles", None) or [getattr(args, "bundle", None)]:
         if bundle is not None:
             bundle_dir(bundle)
@@ -324,8 +328,11 @@ def main(argv: list[str] | None = None) -> int:
             _run_federated(args)
         elif args.command == "demo":
             _run_demo(args)
-    except (DataError, FileExistsError) as err:
-        print(f"monai-denoise {args.command}: error: {err}", file=sys.stderr)
+    except Exception as err:  # bad input, also where MONAI or Ignite wrapped it: one line
+        found = err if isinstance(err, FileExistsError) else data_error(err)
+        if found is None:
+            raise
+        print(f"monai-denoise {args.command}: error: {found}", file=sys.stderr)
         return 2
     return 0
 

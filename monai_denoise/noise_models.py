@@ -9,8 +9,10 @@ report's clipped Gaussian noise on CT and radiographs as on MRI.
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import DataError
 
@@ -50,13 +52,17 @@ class NoiseModel:
         kinds = noise["type"]
         return self.title or (kinds if isinstance(kinds, str) else "/".join(kinds))
 
+    def check(self, noise: Mapping) -> None:
+        """A DataError where noise section ``noise`` (this model's) lacks the level key."""
+        if self.level not in noise:
+            raise DataError(f"noise section {dict(noise)}: {noise['type']} noise needs '{self.level}'; set it in the "
+                            f"config or the noise profile")
+
     def dictionary_transform(self, noise: Mapping, **kwargs):
         """The transform adding the noise of section ``noise`` (this model's): its parameters from the section, the
         other arguments (``keys``, ``label_key``, ``seed``, ...) from ``kwargs``. The level key is required; the other
         parameters default to the transform's defaults where the section leaves them out."""
-        if self.level not in noise:
-            raise DataError(f"noise section {dict(noise)}: {noise['type']} noise needs '{self.level}'; set it in the "
-                            f"config or the noise profile")
+        self.check(noise)
         module, name = self.transform.rsplit(".", 1)
         transform = getattr(importlib.import_module(module), name)
         return transform(**{arg: noise[key] for arg, key in self.arguments.items() if key in noise}, **kwargs)
@@ -122,3 +128,22 @@ def noise_model(noise: Mapping) -> NoiseModel:
                         f"of {', '.join(known)} (a list only of types of one model); set it in the config or the "
                         f"noise profile")
     return models[0]
+
+
+def check_profile(path: Path) -> None:
+    """A DataError naming ``path`` where the noise profile is not a JSON object of config keys, or replaces a noise
+    section (``noise``, ``train_noise``) with one whose ``type`` or level key is missing or unknown. A section whose
+    ``type`` refers to another (``"@noise#type"``) is checked where the config resolves it."""
+    try:
+        profile = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{path}: not a readable noise profile ({err})") from None
+    if not isinstance(profile, dict):
+        raise DataError(f"{path}: not a noise profile: expected a JSON object of config keys")
+    for name in ("noise", "train_noise"):
+        section = profile.get(name)
+        if name in profile and not (isinstance(section, Mapping) and str(section.get("type", "")).startswith("@")):
+            try:
+                noise_model(section).check(section)
+            except DataError as err:
+                raise DataError(f"{path}: {name}: {err}") from None

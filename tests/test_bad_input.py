@@ -298,6 +298,7 @@ COMMANDS = {
 }
 CASES = [(command, "no datalist") for command in COMMANDS] + [
     ("compare", "missing noise profile"), ("study", "missing noise profile"), ("visualise", "missing weights"),
+    ("compare", "profile not JSON"), ("compare", "profile noise without type"), ("study", "profile noise without level"),
     ("compare", "unknown bundle"), ("study", "unknown bundle"), ("visualise", "unknown bundle")]
 
 
@@ -313,6 +314,15 @@ def test_training_commands_name_missing_inputs(command, case, tiny_dataset, tmp_
     elif case == "missing noise profile":
         args += ["--noise-profile", str(tmp_path / "rician.json")]
         named, problem = tmp_path / "rician.json", "noise profile not found"
+    elif case.startswith("profile"):
+        named = tmp_path / "profile.json"
+        named.write_text({"profile not JSON": "{'noise': 1}",
+                          "profile noise without type": '{"noise": {"sigma": 0.1, "seed": 1}}',
+                          "profile noise without level": '{"noise": {"type": "low_dose_ct", "seed": 1}}'}[case])
+        args += ["--noise-profile", str(named)]
+        problem = {"profile not JSON": "not a readable noise profile",
+                   "profile noise without type": "noise: noise section {'sigma': 0.1, 'seed': 1}: 'type' must be one of",
+                   "profile noise without level": "low_dose_ct noise needs 'i0'"}[case]
     elif case == "missing weights":
         weights.unlink()
         named, problem = weights, "weights not found"

@@ -342,3 +342,27 @@ def test_a_benchmark_ends_bad_input_with_one_line_and_exit_code_2(tmp_path):
     assert done.stderr.strip() == (f"python -m benchmarks.modality_quality: error: --data {missing}: no datalist.json "
                                    "(run monai-denoise prepare --modality ct first)")
     assert not (tmp_path / "out").exists()
+
+
+def test_run_main_finds_a_wrapped_data_error_and_lets_other_errors_through(capsys):
+    """MONAI wraps errors raised while it instantiates a config ("Failed to instantiate ..."): still one line."""
+    from benchmarks.options import run_main
+
+    from monai_denoise.errors import DataError
+
+    def wrapped():
+        try:
+            raise DataError("scan.nii.gz: constant image")
+        except DataError as err:
+            raise RuntimeError("Failed to instantiate component") from err
+
+    with pytest.raises(SystemExit) as stopped:
+        run_main(wrapped, "benchmarks.x")
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip() == "python -m benchmarks.x: error: scan.nii.gz: constant image"
+
+    def broken():
+        raise ZeroDivisionError("a bug keeps its traceback")
+
+    with pytest.raises(ZeroDivisionError):
+        run_main(broken, "benchmarks.x")

@@ -174,6 +174,17 @@ def test_noise_profiles_compose_over_train_config():
         assert (training.noise.kinds, training.noise.low, training.noise.high) == (tuple(kinds), low, high)
 
 
+def test_every_shipped_noise_profile_passes_the_profile_check():
+    from monai_denoise.noise_models import check_profile
+
+    from conftest import REPO
+
+    profiles = sorted((REPO / "configs" / "noise").glob("*.json"))
+    assert len(profiles) >= 10
+    for profile in profiles:
+        check_profile(profile)
+
+
 @pytest.mark.parametrize("modality", list(MODALITIES.values()), ids=lambda m: m.name)
 def test_origin_profile_puts_clipped_gaussian_noise_on_every_modality(modality):
     """The origin report's noise (x + 0.3 N(0, 1.5^2), clipped) replaces each modality's own noise, seeded."""
