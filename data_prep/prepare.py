@@ -130,6 +130,15 @@ def _planes(frame: torch.Tensor, axis: int, picture: bool, size: int) -> Iterato
         yield name, index, plane
 
 
+def _foreground(plane: torch.Tensor, config: PrepareConfig) -> float:
+    return float((plane > config.foreground_threshold).float().mean())
+
+
+def _has_structure(plane: torch.Tensor, config: PrepareConfig) -> bool:
+    """Enough foreground, and not constant (a saturated or unexposed area: nothing to denoise)."""
+    return _foreground(plane, config) >= config.min_foreground and bool(plane.amax() > plane.amin())
+
+
 def _write_slice(path: Path, image: np.ndarray, spacing: tuple[float, float]) -> None:
     affine = np.diag([spacing[0], spacing[1], 1.0, 1.0])
     nib.save(nib.Nifti1Image(image.astype(np.float32), affine), str(path))
@@ -160,8 +169,9 @@ def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: Pre
     ids = unique_ids([s.path for s in sources])
     subjects = {s.path: _subject_of(s.path, config, ids[s.path]) for s in sources}
     modality = get_modality(config.modality)
-    normalize = ConfigParser({"percentiles": list(config.percentiles),
-                              "normalize": modality.prepare_intensity}).get_parsed_content("normalize")
+    normalizers = {name: ConfigParser({"percentiles": list(config.percentiles),
+                                       "normalize": get_modality(name).prepare_intensity}).get_parsed_content("normalize")
+                   for name in {s.intensity or modality.name for s in sources}}
     resize = ResizeWithPadOrCrop(spatial_size=(config.size, config.size))
 
     rows = []
@@ -170,7 +180,7 @@ def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: Pre
         for source in tqdm(sources, desc="prepare", unit="volume"):
             volume = load_volume(source.path)
             try:
-                volume = normalize(volume)
+                volume = normalizers[source.intensity or modality.name](volume)
             except ValueError as err:
                 raise DataError(str(err)) from err
             stats = volume.meta["normalization"]
@@ -178,19 +188,20 @@ def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: Pre
             plane_axis = 2 if picture else axis
             spacing = tuple(float(s) for i, s in enumerate(volume.pixdim[:3]) if i != plane_axis)
             vol_id = ids[source.path]
-            for t in range(volume.shape[0]):
-                for axis_name, index, plane in _planes(volume[t].as_tensor(), axis, picture, config.size):
-                    foreground = float((plane > config.foreground_threshold).float().mean())
-                    if foreground < config.min_foreground or bool(plane.amax() == plane.amin()):
-                        continue
-                    image = resize(plane[None]).squeeze(0).numpy()
-                    name = f"images/{vol_id}_{axis_name}{index:03d}_t{t:03d}.nii.gz"
-                    _write_slice(staging / name, image, spacing)
-                    rows.append({"image": name, "source_file": str(source.path), "volume_id": vol_id,
-                                 "subject_id": subjects[source.path], "axis": axis_name, "index": index,
-                                 "timepoint": t, "split": None,
-                                 "foreground_fraction": round(foreground, 4), "height": config.size,
-                                 "width": config.size, **stats})
+            kept = [(t, *found) for t in range(volume.shape[0])
+                    for found in _planes(volume[t].as_tensor(), axis, picture, config.size)
+                    if _has_structure(found[2], config)]
+            if source.slices is not None and len(kept) > source.slices:
+                kept = [kept[i] for i in np.linspace(0, len(kept) - 1, source.slices).round().astype(int)]
+            for t, axis_name, index, plane in kept:
+                image = resize(plane[None]).squeeze(0).numpy()
+                name = f"images/{vol_id}_{axis_name}{index:03d}_t{t:03d}.nii.gz"
+                _write_slice(staging / name, image, spacing)
+                rows.append({"image": name, "source_file": str(source.path), "volume_id": vol_id,
+                             "subject_id": subjects[source.path], "axis": axis_name, "index": index,
+                             "timepoint": t, "split": None,
+                             "foreground_fraction": round(_foreground(plane, config), 4), "height": config.size,
+                             "width": config.size, **stats})
         # whole-dataset checks, after every input has been read and checked on its own
         pinned = {subjects[s.path]: s.split for s in sources if s.split}
         free = [subjects[s.path] for s in sources if not s.split and subjects[s.path] not in pinned]

@@ -27,11 +27,21 @@ class SourceVolume:
 
     ``split`` pins the file to a split (used by the embedded sample); None lets the splitter choose. ``terms`` are
     the terms of use of a file from the embedded sample, recorded in the prepared dataset's provenance.
+    ``intensity`` names the modality whose intensity mapping reads this file where it is not the dataset's own: an
+    MRI volume in a CT dataset carries no Hounsfield units, so MRI's percentile mapping puts it on the [0, 1] scale
+    that the CT window gives CT slices (and its noise is then simulated as CT's). ``slices`` keeps that many of the
+    file's slices or tiles, evenly spaced over those with enough foreground; None keeps them all.
     """
 
     path: Path
     split: str | None = None
     terms: str = ""
+    intensity: str | None = None
+    slices: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.slices is not None and self.slices < 1:
+            raise DataError(f"{self.path}: cannot keep {self.slices} slices; give 1 or more, or None for all")
 
 
 MNI_TERMS = ("MNI152 2009a template, (c) 1993-2009 Louis Collins, McConnell Brain Imaging Centre, MNI, McGill "
@@ -59,6 +69,12 @@ def _photographs(names: tuple[str, ...], split: str) -> list[SourceVolume]:
     return [SourceVolume(_package_file("skimage", f"data/{name}"), split, SKIMAGE_TERMS) for name in names]
 
 
+def mni_template() -> SourceVolume:
+    """nilearn's MNI152 2009a T1 template (197x233x189, 1 mm), a training volume of the MRI sample."""
+    return SourceVolume(_package_file("nilearn", "datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"),
+                        "training", MNI_TERMS)
+
+
 def sample_volumes() -> list[SourceVolume]:
     """The embedded sample: real MRI scans and photographs, each used in one role only.
 
@@ -71,8 +87,7 @@ def sample_volumes() -> list[SourceVolume]:
     - test: nibabel's 4D EPI BOLD run ``example4d`` (128x96x24x2), a different subject and contrast.
     """
     return [
-        SourceVolume(_package_file("nilearn", "datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"),
-                     "training", MNI_TERMS),
+        mni_template(),
         SourceVolume(_package_file("dipy", "data/files/test_piesno.nii.gz"), "training", DIPY_TERMS),
         *_photographs(SAMPLE_PHOTOGRAPHS, "training"),
         SourceVolume(_package_file("dipy", "data/files/S0_10slices.nii.gz"), "validation", DIPY_TERMS),

@@ -135,9 +135,10 @@ def _evaluate_level(level: float, key: str, modality: Modality, parser, config: 
                     weights: dict[str, Path], baselines: tuple[Baseline, ...]
                     ) -> tuple[dict[str, _Result], torch.Tensor, list[str]]:
     """Every method on the seeded noisy test slices at noise ``level`` of noise section key ``key``; baselines tuned
-    on the validation slices, given the level's noise section."""
+    on the validation slices at that level alone (not at each of a bundle's ``val_levels``), given the level's noise
+    section."""
     at_level = {f"noise#{key}": level}
-    val_parser = parser(config.bundles[0], ["train"], **at_level)
+    val_parser = parser(config.bundles[0], ["train"], **at_level, val_levels=None)
     noise = val_parser.get_parsed_content("noise")
     val_noisy, val_clean, _ = noisy_set(val_parser)
     noisy, clean, names = noisy_set(parser(config.bundles[0], ["train", "evaluate"], **at_level))

@@ -61,6 +61,25 @@ def load_datalist(path: str | Path, key: str, base_dir: str | Path | None = None
     return out
 
 
+NOISE_LEVEL_KEY = "noise_level"
+"""The key of an item's own noise level (:func:`at_levels`), which ``SimulatedNoised(level_key=...)`` reads."""
+
+
+def at_levels(items: list[dict], levels: list[float] | None, key: str = NOISE_LEVEL_KEY) -> list[dict]:
+    """Each item once per noise level in ``levels``, with the level under ``key``: validation at several doses, so a
+    blind network's best checkpoint is chosen on every dose it serves (the mean PSNR over items and levels), not on
+    one. ``levels`` None or empty: the items as they are (the noise section's one level).
+
+    Raises:
+        DataError: a level that is not a positive number.
+    """
+    if not levels:
+        return list(items)
+    if any(isinstance(level, bool) or not isinstance(level, (int, float)) or not level > 0 for level in levels):
+        raise DataError(f"validation noise levels must be positive numbers, got {list(levels)}")
+    return [{**item, key: float(level)} for level in levels for item in items]
+
+
 def list_volumes(inputs: str | Path | list[str | Path], dicom_series: bool = True, dicom_files_alone: bool = False,
                  pictures: bool = False, dicom_modalities: list[str] | None = None) -> list[dict]:
     """``[{"image": path, "name": output file name}, ...]`` for NIfTI files, DICOM series (a folder each), folders

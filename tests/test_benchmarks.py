@@ -366,3 +366,23 @@ def test_run_main_finds_a_wrapped_data_error_and_lets_other_errors_through(capsy
 
     with pytest.raises(ZeroDivisionError):
         run_main(broken, "benchmarks.x")
+
+
+def test_ct_extra_training_trains_each_arm_for_the_same_steps_and_scores_it_on_the_test_slice(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks.ct_extra_training import main
+
+    overrides = {"noise#views": 90, "train_noise#views": 90, "patch_size": [32, 32], "patches_per_slice": 2,
+                 "num_workers": 0}
+    table = main(["--output", str(tmp_path / "out"), "--extra-slices", "0", "2", "--steps", "6",
+                  "--overrides", json.dumps(overrides)]).set_index("extra_slices")
+
+    assert table.training_slices.to_dict() == {0: 3, 2: 5}, "the 3 CT slices, then 2 MNI slices more"
+    assert table.epochs.to_dict() == {0: 2, 2: 1}, "6 steps of one slice each, rounded to whole epochs"
+    manifest = pd.read_csv(tmp_path / "out" / "extra_2" / "data" / "manifest.csv")
+    assert manifest[manifest.split == "training"].volume_id.str.startswith("mni_icbm152").sum() == 2
+    assert (table.best_val_psnr > 30).all() and (table.best_epoch >= 1).all()
+    assert (table.test_psnr_i0_400000 > table.test_psnr_i0_150000).all(), "scored at each dose: more photons, better"
+    assert (table.test_psnr_i0_150000 > table.test_psnr_i0_60000).all()
+    assert table.filter(like="test_ssim").stack().between(0, 1).all()
+    assert "| extra_slices |" in (tmp_path / "out" / "extra_training.md").read_text()

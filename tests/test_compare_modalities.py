@@ -64,6 +64,28 @@ def test_compare_uses_the_modalitys_noise_level_and_baselines(modality, tmp_path
     assert (output / "psnr_vs_noise.png").stat().st_size > 1000
 
 
+def test_baselines_are_tuned_at_each_compared_dose_alone_though_the_bundle_validates_at_several(tmp_path,
+                                                                                                monkeypatch):
+    """The CT bundles validate at each of their ``val_levels``; BM3D's factor is tuned at the dose it is scored at."""
+    import monai_denoise.compare as compare
+
+    tuned = []
+
+    def recording_tune(baseline, noisy, clean, noise):
+        tuned.append((noise["i0"], len(noisy), float((noisy - clean).std())))
+        return tune(baseline, noisy, clean, noise)
+
+    monkeypatch.setattr(compare, "tune", recording_tune)
+    config = CompareConfig(bundles=("ct_denoising_cae",), epochs=1, noise_levels=(60000.0,),
+                           overrides={**TINY, "num_workers": 0, "noise#views": 60, "train_noise#views": 60})
+    run_compare(tiny_data(tmp_path, "ct"), tmp_path / "compare", config)
+
+    by_dose = {i0: (count, std) for i0, count, std in tuned}
+    assert sorted(by_dose) == [60000.0, 400000.0]
+    assert by_dose[60000.0][0] == by_dose[400000.0][0] == 1, "the one validation slice, at the compared dose only"
+    assert by_dose[60000.0][1] > by_dose[400000.0][1], "fewer photons, noisier tuning images"
+
+
 def test_the_origin_profile_compares_ct_bundles_at_clipped_gaussian_noise(tmp_path, monkeypatch):
     """configs/noise/origin_cae.json swaps CT's projection-domain noise for the origin report's clipped Gaussian: the
     level is sigma and the baselines are those of additive noise, given the true sigma."""

@@ -386,6 +386,24 @@ def test_constant_tiles_such_as_a_saturated_band_are_skipped(tmp_path):
     assert manifest["index"].tolist() == [3, 4, 5]
 
 
+def test_an_mri_volume_joins_a_ct_dataset_by_mri_intensities_keeping_evenly_spaced_slices(tmp_path):
+    """No Hounsfield units in an MR volume: its own percentile mapping puts it on the CT window's [0, 1] scale."""
+    array = random_volume(3, (16, 16, 10)) * 10  # 200 to 1000: as HU it would sit near the window's top
+    array[..., 0] = 0.0  # an empty slice, skipped before the subset is taken
+    mri = write_volume(tmp_path / "in" / "t1.nii.gz", array)
+    config = make_config(modality="ct", percentiles=(0, 100))
+
+    manifest = prepare_dataset([SourceVolume(mri, "training", intensity="mri", slices=4)], tmp_path / "out", config)
+
+    assert manifest["index"].tolist() == [1, 4, 6, 9], "4 of the 9 slices with structure, evenly spaced"
+    np.testing.assert_allclose(read_slice(tmp_path / "out" / manifest.image[1]), array[..., 4] / array.max(),
+                               rtol=1e-6, err_msg="MRI's 0 / 100 percentiles map it to [0, 1]")
+    as_hu = prepare_dataset([SourceVolume(mri, "training")], tmp_path / "as_hu", config)
+    assert len(as_hu) == 9 and set(as_hu.lower_value) == {-1000.0}, "without it the volume is read as HU"
+    with pytest.raises(DataError, match="t1.nii.gz: cannot keep 0 slices"):
+        SourceVolume(mri, "training", intensity="mri", slices=0)
+
+
 # --- foreground threshold ------------------------------------------------------------------------------------
 
 

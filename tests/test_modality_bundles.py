@@ -151,3 +151,16 @@ def test_adaptation_is_refused_with_the_reason_and_writes_nothing(trained, tmp_p
     assert len(lines) == 1 and "Recorrupted-to-Recorrupted" in lines[0] and "--finetune_from" in lines[0]
     assert ("CT" in lines[0]) == (modality == "ct") and "Traceback" not in run.stderr
     assert not output.exists()
+
+
+def test_ct_bundle_validates_every_slice_at_each_dose_it_serves(tmp_path):
+    """A blind CT network is chosen on the mean validation PSNR over its doses, not on one."""
+    bundle = BUNDLES_DIR / "ct_denoising_drunet"
+    wf = workflow(bundle, ["train"], "train", dataset_dir=str(tiny_slices(tmp_path / "data")),
+                  output_dir=str(tmp_path / "out"), **TINY, **NOISE["ct"])
+    levels = wf.parser.get_parsed_content("val_levels")
+    dataset = wf.parser.get_parsed_content("validate#dataset")
+
+    assert sorted(levels) == [60000.0, 150000.0, 400000.0] and len(dataset) == len(levels)
+    errors = {float(item["noise_level"]): float(((item["image"] - item["label"]) ** 2).mean()) for item in dataset}
+    assert errors[60000.0] > errors[150000.0] > errors[400000.0] > 0, "fewer photons, more noise"

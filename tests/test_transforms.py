@@ -301,3 +301,31 @@ def test_a_noise_section_without_a_known_type_or_its_level_is_refused_in_one_lin
 
     with pytest.raises(DataError, match=message):
         SimulatedNoised("image", noise)
+
+
+def test_an_item_with_its_own_noise_level_gets_that_level_and_the_rest_the_sections():
+    """Validation at several doses: at_levels repeats each item per level, SimulatedNoised reads it per item."""
+    from monai_denoise.data import at_levels
+    from monai_denoise.transforms import SimulatedNoised
+
+    noise = {"type": "gaussian", "sigma": 0.05}
+    noised = SimulatedNoised("image", noise, seed=7, level_key="noise_level")
+    clean = MetaTensor(torch.full((1, 64, 64), 0.5), meta={"filename_or_obj": "a.nii.gz"})
+    items = at_levels([{"image": clean}], [0.01, 0.05, 0.2])
+    assert [item["noise_level"] for item in items] == [0.01, 0.05, 0.2]
+
+    stds = [float((noised({**item, "image": clean.clone()})["image"] - clean).std()) for item in items]
+    assert stds == pytest.approx([0.01, 0.05, 0.2], rel=0.05)
+    at_section_level = noised({"image": clean.clone()})["image"]
+    same_level = noised({"image": clean.clone(), "noise_level": 0.05})["image"]
+    assert torch.equal(at_section_level, same_level), "the section's level, seeded per file as before"
+    assert at_levels([{"image": "a"}], None) == [{"image": "a"}]
+
+
+@pytest.mark.parametrize("levels", [[0.05, 0.0], [-1.0], ["high"], [True]])
+def test_validation_levels_must_be_positive_numbers(levels):
+    from monai_denoise.data import at_levels
+    from monai_denoise.errors import DataError
+
+    with pytest.raises(DataError, match="validation noise levels must be positive numbers"):
+        at_levels([{"image": "a"}], levels)

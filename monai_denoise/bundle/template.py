@@ -15,7 +15,7 @@ from string import Template
 
 from monai.bundle import ConfigParser
 
-from ..data import list_volumes
+from ..data import NOISE_LEVEL_KEY, list_volumes
 from .models import R2R_PAPER, BundleSpec
 
 IMPORTS = ["$import torch", "$import monai", "$import monai_denoise"]
@@ -98,14 +98,20 @@ def _metrics(prefix: str) -> tuple[dict, dict]:
     return {prefix + key: handlers[key]}, {prefix + name: handlers[name] for name in others}
 
 
-def _evaluation_section(spec: BundleSpec, data_key: str, metric_prefix: str, handlers: dict) -> dict:
+def _evaluation_section(spec: BundleSpec, data_key: str, metric_prefix: str, handlers: dict,
+                        levels: str | None = None) -> dict:
     """The ``validate`` section: seeded noisy slices -> network -> clamp to [0, 1] (and the clean slices where the
-    modality's can leave it) -> metrics."""
+    modality's can leave it) -> metrics. ``levels`` (a config reference to a list of noise levels): every slice at
+    each level instead of the noise section's one."""
     key_metric, additional = _metrics(metric_prefix)
     clipped = ["pred", "label"] if spec.modality.clip_labels else "pred"
+    noise, data = _noise("@noise", "@noise#seed"), _datalist(data_key)
+    if levels:
+        noise["level_key"] = NOISE_LEVEL_KEY
+        data = {"_target_": "monai_denoise.data.at_levels", "items": data, "levels": levels}
     return {
-        "preprocessing": {"_target_": "Compose", "transforms": _load(["image"]) + [_noise("@noise", "@noise#seed")]},
-        "dataset": {"_target_": "CacheDataset", "data": _datalist(data_key),
+        "preprocessing": {"_target_": "Compose", "transforms": _load(["image"]) + [noise]},
+        "dataset": {"_target_": "CacheDataset", "data": data,
                     "transform": "@validate#preprocessing", "cache_rate": 1.0, "num_workers": 0},
         "dataloader": {"_target_": "DataLoader", "dataset": "@validate#dataset", "batch_size": 8,
                        "shuffle": False, "num_workers": 0},
@@ -213,7 +219,8 @@ def train_config(spec: BundleSpec) -> dict:
                         "optimizer": "@optimizer", "inferer": "@train#inferer", "amp": "@amp",
                         "train_handlers": "@train#handlers", "optim_set_to_none": True},
         },
-        "validate": _evaluation_section(spec, "validation", "val_", validate_handlers),
+        "validate": _evaluation_section(spec, "validation", "val_", validate_handlers,
+                                        "@val_levels" if "val_levels" in spec.overrides else None),
         "initialize": ["$monai.utils.set_determinism(seed=@seed)"],
         "run": [CHECK_TRAINING, "$@train#trainer.run()"],
     }
@@ -499,8 +506,8 @@ def parameter_count(train: dict) -> int:
 
 
 def _noise_values(train: dict) -> dict[str, str]:
-    """``noise_KEY`` and ``train_noise_KEY`` of a rendered ``train.json`` as README text (references resolved, a
-    range as "LOW to HIGH")."""
+    """``noise_KEY``, ``train_noise_KEY`` and ``val_levels`` of a rendered ``train.json`` as README text (references
+    resolved, a range as "LOW to HIGH", levels separated by commas)."""
     def text(value) -> str:
         if isinstance(value, str) and value.startswith("@noise#"):
             value = train["noise"][value.split("#", 1)[1]]
@@ -508,8 +515,9 @@ def _noise_values(train: dict) -> dict[str, str]:
             return " to ".join(text(v) for v in value)
         return f"{value:g}" if isinstance(value, float) else str(value)
 
-    return {f"{section}_{key}": text(value) for section in ("noise", "train_noise")
-            for key, value in train.get(section, {}).items()}
+    values = {f"{section}_{key}": text(value) for section in ("noise", "train_noise")
+              for key, value in train.get(section, {}).items()}
+    return {**values, "val_levels": ", ".join(text(level) for level in train.get("val_levels") or [])}
 
 
 def render(spec: BundleSpec) -> dict[str, str]:

@@ -32,22 +32,38 @@ class SimulatedNoised(Randomizable, MapTransform):
             (training). Default None.
         sigma_key: where additive noise writes each item's sigma, for a noise-level-conditioned network; None to
             skip. Default None.
+        level_key: an item with this key gets the noise at its own level, the key's value in place of the section's
+            level key (``sigma``, ``i0``, ``photons``): validation at several doses
+            (:func:`monai_denoise.data.at_levels`). None: every item at the section's level. Default None.
     """
 
     def __init__(self, keys: KeysCollection, noise: Mapping, label_key: str | None = "label", seed: int | None = None,
-                 sigma_key: str | None = None, allow_missing_keys: bool = False) -> None:
+                 sigma_key: str | None = None, level_key: str | None = None, allow_missing_keys: bool = False) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
-        extra = {} if sigma_key is None else {"sigma_key": sigma_key}
-        self.transform = noise_model(noise).dictionary_transform(
-            noise, keys=keys, label_key=label_key, seed=seed, allow_missing_keys=allow_missing_keys, **extra)
+        self.noise, self.model, self.level_key = dict(noise), noise_model(noise), level_key
+        self.arguments = {"keys": keys, "label_key": label_key, "seed": seed, "allow_missing_keys": allow_missing_keys,
+                          **({} if sigma_key is None else {"sigma_key": sigma_key})}
+        self.transform = self.model.dictionary_transform(self.noise, **self.arguments)
+        self.at_level: dict[float, MapTransform] = {}
 
     def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
         super().set_random_state(seed, state)
-        self.transform.set_random_state(state=self.R)
+        for transform in (self.transform, *self.at_level.values()):
+            transform.set_random_state(state=self.R)
         return self
+
+    def _transform_for(self, data: Mapping[Hashable, torch.Tensor]) -> MapTransform:
+        if self.level_key is None or self.level_key not in data:
+            return self.transform
+        level = float(data[self.level_key])
+        if level not in self.at_level:
+            noise = {**self.noise, self.model.level: level}
+            self.at_level[level] = self.model.dictionary_transform(noise, **self.arguments)
+            self.at_level[level].set_random_state(state=self.R)
+        return self.at_level[level]
 
     def randomize(self, data: object = None) -> None:
         """Randomness is drawn inside the model's transform; nothing to pre-sample."""
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
-        return self.transform(data)
+        return self._transform_for(data)(data)
