@@ -76,7 +76,8 @@ def at_levels(items: list[dict], levels: list[float] | None, key: str = NOISE_LE
     if not levels:
         return list(items)
     if any(isinstance(level, bool) or not isinstance(level, (int, float)) or not level > 0 for level in levels):
-        raise DataError(f"validation noise levels must be positive numbers, got {list(levels)}")
+        raise DataError(f"val_levels (the validation noise levels) must be positive numbers, got {list(levels)}; "
+                        f"set them in the config or leave them out for the noise section's one level")
     return [{**item, key: float(level)} for level in levels for item in items]
 
 

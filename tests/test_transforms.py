@@ -327,5 +327,5 @@ def test_validation_levels_must_be_positive_numbers(levels):
     from monai_denoise.data import at_levels
     from monai_denoise.errors import DataError
 
-    with pytest.raises(DataError, match="validation noise levels must be positive numbers"):
+    with pytest.raises(DataError, match=r"val_levels \(the validation noise levels\) must be positive numbers"):
         at_levels([{"image": "a"}], levels)

@@ -169,6 +169,7 @@ def train_config(spec: BundleSpec) -> dict:
         "log_dir": "$@output_dir + '/logs'",
         "epochs": 100,
         "val_interval": 1,
+        **({"val_levels": spec.overrides["val_levels"]} if "val_levels" in spec.overrides else {}),
         "learning_rate": 0.002,
         "batch_size": 16,
         "patch_size": [64, 64],
