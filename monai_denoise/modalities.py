@@ -38,7 +38,12 @@ class Modality:
         clip_labels: clean images can leave [0, 1] (CT: bone above the HU window), so evaluation clips them to it
             as it clips the predictions: the metrics are over the window.
         zoom_out: whether training may zoom slices out before adding noise (not where the noise texture has a
-            physical scale, as CT's has).
+            physical scale, as CT's has: see ``resample``).
+        resample: the ``resample`` section of ``train.json`` where training zooms each clean slice with its pixel
+            spacing before noise is simulated on it (CT: the same anatomy on another pixel grid, as a scan with
+            another field of view, so the noise keeps its physical scale): with probability ``prob``, by a zoom
+            drawn from ``min_zoom`` to ``max_zoom`` (bilinear, padded with the window's low end). None: no
+            resampling.
         whole_slices: the noise needs the whole slice (CT: every ray crosses the whole body), so ``prepare`` keeps
             slices whole instead of cutting pictures into tiles.
         sample: the function that lists the embedded sample's files (``data_prep.sources``), as a dotted name.
@@ -80,6 +85,7 @@ class Modality:
     noise: dict
     clip_labels: bool
     zoom_out: bool
+    resample: dict | None
     whole_slices: bool
     sample: str
     prepare_size: int
@@ -197,6 +203,7 @@ MRI = Modality(
     noise={"type": "gaussian", "sigma": 0.05, "clip": False, "seed": 20261122},
     clip_labels=False,
     zoom_out=True,
+    resample=None,
     whole_slices=False,
     sample="data_prep.sources.sample_volumes",
     prepare_size=192,
@@ -249,8 +256,8 @@ CT_DOC_DATA = (
     "  spacing) and added: correlated, streaky and stronger behind dense or thick anatomy, as in a real\n"
     "  low-dose scan. The clean slice is copied to `label`, the noisy one is `image`. Training is blind\n"
     "  over doses: `train_noise#i0` draws I0 log-uniformly from ${train_noise_i0} for every patch\n"
-    "  (`patch_size`, `patches_per_slice`, flips and 90-degree rotations; no zoom: the noise texture has\n"
-    "  a physical scale); validation and test noise is seeded per file (`noise#seed`), so the noisy test\n"
+    "  (`patch_size`, `patches_per_slice`, flips and 90-degree rotations).${resampling} Validation and test\n"
+    "  noise is seeded per file (`noise#seed`), so the noisy test\n"
     "  set is the same on every run and machine. Validation runs every slice at each I0 of `val_levels`\n"
     "  (${val_levels}), and the best checkpoint has the best mean PSNR over these doses, so one dose\n"
     "  does not choose the weights that serve them all. The noise sections name their `type` (`low_dose_ct`): a\n"
@@ -385,6 +392,7 @@ CT = Modality(
     noise={"type": "low_dose_ct", "i0": 400000.0, "electronic_std": 10.0, "views": 720, "seed": 20261122},
     clip_labels=True,
     zoom_out=False,
+    resample={"prob": 0.8, "min_zoom": 0.5, "max_zoom": 1.5},
     whole_slices=True,
     sample="data_prep.sources.ct_sample_volumes",
     prepare_size=512,
@@ -422,6 +430,7 @@ XRAY = Modality(
     noise={"type": "poisson_gaussian", "photons": 1000.0, "electronic_std": 0.002, "seed": 20261122},
     clip_labels=False,
     zoom_out=True,
+    resample=None,
     whole_slices=False,
     sample="data_prep.sources.xray_sample_volumes",
     prepare_size=256,

@@ -208,3 +208,26 @@ def test_speed_benchmark_prints_one_row_per_geometry(tmp_path, monkeypatch, caps
     assert (table["std HU 100000"] > table["std HU 400000"]).all() and (table["s / slice"] > 0).all()
     assert "scikit-image std HU 200000" in table and (tmp_path / "ct_noise_speed.csv").is_file()
     assert "| 32x32 | 30 |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("zoom", [0.5, 1.5])
+def test_the_ct_bundles_resample_slices_with_their_spacing_before_the_noise(zoom):
+    """train.json's ``resample`` zooms a clean slice as a scan on another pixel grid: the anatomy keeps its size in
+    mm (pixel spacing divided by the zoom), air pads, and the noise is simulated at the new spacing."""
+    from monai.transforms import Compose
+
+    from monai_denoise.workflows import parse
+
+    parser = parse("ct_denoising_drunet", ["train"],
+                   resample={"prob": 1.0, "min_zoom": zoom, "max_zoom": zoom})
+    transforms = parser.get_parsed_content("train#preprocessing").transforms
+    resampling = Compose([t for t in transforms if type(t).__name__ == "RandZoomd"])
+    resampling.set_random_state(0)
+    slice_ = MetaTensor(water_phantom(), affine=torch.diag(torch.tensor([0.8, 0.8, 1.0, 1.0], dtype=torch.float64)))
+    out = resampling({"image": slice_})["image"]
+    assert out.shape == slice_.shape
+    assert out.pixdim[:2].tolist() == pytest.approx([0.8 / zoom] * 2)
+    water_pixels = float((out > 0.25).sum()) / float((slice_ > 0.25).sum())
+    assert water_pixels == pytest.approx(zoom**2, rel=0.1)  # a disc of the same mm on another grid
+    assert float(out[0, 0, 0]) == pytest.approx(0.0, abs=1e-6)  # the corner is air (-1000 HU)
+    assert LowDoseCTNoise(views=VIEWS).image_pixel_mm(out) == pytest.approx(0.8 / zoom)
