@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import torch
 from monai.inferers import Inferer, SliceInferer
 
+from .errors import DataError
 from .transforms.noise_level import NoiseLevel
 
 
@@ -118,7 +119,8 @@ class DihedralEnsembleInferer(Inferer):
 
     def __init__(self, inferer: Inferer, symmetries: int = 8) -> None:
         if symmetries not in self.SYMMETRIES:
-            raise ValueError(f"symmetries must be one of {sorted(self.SYMMETRIES)}, got {symmetries!r}")
+            raise DataError(f"self_ensemble (the symmetries averaged) must be one of {sorted(self.SYMMETRIES)}, got "
+                            f"{symmetries!r}; set 1 for the plain network or 8 for flips and quarter turns")
         self.inferer, self.symmetries = inferer, symmetries
 
     def ensemble(self, x: torch.Tensor, network: Any, *args: Any, **kwargs: Any) -> torch.Tensor:

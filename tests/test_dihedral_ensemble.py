@@ -6,6 +6,8 @@ import pytest
 import torch
 from monai.inferers import SimpleInferer
 
+from monai_denoise.console import data_error
+from monai_denoise.errors import DataError
 from monai_denoise.inferers import DihedralEnsembleInferer, FramewiseSliceInferer
 from monai_denoise.workflows import parse
 
@@ -70,9 +72,12 @@ def test_it_wraps_the_windows_of_a_slice_inferer():
     assert torch.equal(DihedralEnsembleInferer(slices, 1)(volume, network), plain)
 
 
-def test_other_counts_are_refused():
-    with pytest.raises(ValueError, match="symmetries must be one of"):
+def test_other_counts_are_refused_with_one_line_naming_the_config_key():
+    with pytest.raises(DataError, match="self_ensemble .* must be one of"):
         DihedralEnsembleInferer(SimpleInferer(), 3)
+    with pytest.raises(Exception) as raised:  # MONAI wraps it in "Failed to instantiate"; the console unwraps it
+        parse("ct_denoising_drunet", ["inference"], self_ensemble=3).get_parsed_content("inferer")
+    assert "self_ensemble" in str(data_error(raised.value))
 
 
 def test_the_ct_and_radiograph_drunets_evaluate_and_infer_ensembled_and_validate_plain():
