@@ -115,8 +115,13 @@ def dicom_series_files(folder: Path) -> list[str]:
         names = itk.GDCMSeriesFileNames.New()
         names.SetUseSeriesDetails(True)
         names.AddSeriesRestriction("0008|0021")
-        names.SetDirectory(str(folder))
-        series = list(names.GetSeriesUIDs())
+        try:
+            names.SetDirectory(str(folder))
+            series = list(names.GetSeriesUIDs())
+        except RuntimeError as err:  # GDCM stops on a header it cannot parse
+            raise DataError(f"{folder}: GDCM cannot group its DICOM files into series, one of them has a damaged or "
+                            f"foreign header ({str(err).strip().splitlines()[-1]}); put the series in a folder of "
+                            "its own") from err
         if not series:
             raise DataError(f"{folder}: no readable DICOM series among its {len(files)} DICOM file(s)")
         if len(series) > 1:

@@ -55,7 +55,8 @@ def _run_prepare(args: argparse.Namespace) -> None:
         sources = modality.sample_volumes()
     else:
         sources = [SourceVolume(p) for p in find_files(args.inputs, NIFTI_SUFFIXES + PICTURE_SUFFIXES, dicom=True,
-                                                       dicom_series=modality.dicom_series)]
+                                                       dicom_series=modality.dicom_series,
+                                                       dicom_files_alone=modality.dicom_files_alone)]
     config = PrepareConfig(modality=modality.name, axis=args.axis, size=args.size or modality.prepare_size,
                            percentiles=tuple(args.percentiles),
                            fractions=tuple(args.split), split_by=args.split_by,

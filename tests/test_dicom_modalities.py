@@ -325,3 +325,31 @@ def test_a_ct_slice_file_reads_as_itk_reads_its_series(tmp_path):
     in_plane_and_origin = [0, 1, 3]  # one slice: ITK gives it 1 mm thickness, the file's header 2.5 mm
     np.testing.assert_allclose(mine.affine.numpy()[:, in_plane_and_origin], itk.affine.numpy()[:, in_plane_and_origin],
                                atol=1e-4)
+
+
+def test_prepare_reads_a_ct_file_given_by_name_alone_not_its_folder(tmp_path):
+    """A CT slice picked from a folder of other files is prepared alone, named after the file (as inference reads
+    it); an MRI file given by name still stands for its folder's series."""
+    import json
+
+    from monai_denoise.cli import main
+
+    rng = np.random.default_rng(1)
+    folder = write_ct_series(tmp_path / "exam", rng.integers(0, 2000, (3, 24, 24)).astype(np.uint16),
+                             [0.0, 2.5, 5.0])
+    write(dataset("MR", SeriesInstanceUID="1.2.826.0.1.3680043.8.498.7"), folder / "localizer.dcm")
+    assert main(["prepare", str(folder / "slice02.dcm"), "--modality", "ct", "--output", str(tmp_path / "ct"),
+                 "--size", "16", "--split", "1", "0", "0"]) == 0
+    datalist = json.loads((tmp_path / "ct" / "datalist.json").read_text())
+    assert [item["image"] for item in datalist["training"]] == ["images/slice02_axial000_t000.nii.gz"]
+
+
+def test_a_folder_gdcm_cannot_group_is_one_line_naming_it(tmp_path, capsys):
+    """GDCM raises on some headers while grouping a folder into series (pydicom's own test files hold such)."""
+    from monai_denoise.cli import main
+
+    folder = Path(get_testdata_file("CT_small.dcm")).parent
+    assert main(["prepare", str(folder / "CT_small.dcm"), "--modality", "mri", "--output", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"monai-denoise prepare: error: {folder}: GDCM cannot group its DICOM files into series")
+    assert "folder of its own" in error and not (tmp_path / "out").exists()
