@@ -113,6 +113,19 @@ def test_evaluate_writes_per_image_metrics(trained_bundle, tiny_dataset):
     assert (table["mse"].iloc[:-1] > 0).all() and (table["ssim"].iloc[:-1] <= 1).all()
 
 
+
+def test_evaluate_scores_the_weights_at_ckpt_path(trained_bundle, tiny_dataset, tmp_path):
+    """Shared weights are scored with ``--ckpt_path`` into an output folder of their own, as the trained run's."""
+    bundle, output = trained_bundle
+
+    def scores(output_dir: Path, **overrides) -> pd.Series:
+        workflow(bundle, ["train", "evaluate"], "train", dataset_dir=str(tiny_dataset), output_dir=str(output_dir),
+                 **TINY, **overrides).run()
+        return pd.read_csv(output_dir / "metrics" / "test_metrics.csv").set_index("image")["psnr"]
+
+    pd.testing.assert_series_equal(scores(tmp_path / "shared", ckpt_path=str(output / "models" / "model.pt")),
+                                   scores(output))
+
 def test_inference_keeps_shape_affine_and_scale(trained_bundle, tmp_path):
     bundle, output = trained_bundle
     inputs, results = tmp_path / "in", tmp_path / "out"

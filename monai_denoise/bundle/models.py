@@ -79,6 +79,10 @@ NOISE_LINE = ("the configs add noise through monai_denoise.transforms.SimulatedN
               "the noise section's type, so a noise profile can set any simulated noise (configs/noise/origin_cae.json "
               "puts the origin report's clipped Gaussian noise on every modality); CT and radiograph noise sections "
               "name their type (low_dose_ct, poisson_gaussian)")
+CKPT_LINE = ("evaluate.json scores the weights at ckpt_path (default: models/model.pt of output_dir), so --ckpt_path "
+             "scores the shipped or shared weights, as the message for missing weights says; no figure changes")
+"""The changelog line of the release that gave ``evaluate.json`` a ``ckpt_path``."""
+
 VALIDATION_LINE = ("validation runs every image at each dose of val_levels, and the best checkpoint has the best mean "
                    "PSNR over them (it was chosen at one dose)")
 """The changelog line of the CT and radiograph releases that validate at every dose of ``val_levels``."""
@@ -172,8 +176,8 @@ UNET = BundleSpec(
             "norm": "BATCH",
         },
     },
-    version="0.4.3",
-    changelog={"0.4.3": NOISE_LINE, "0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: residual U-Net, Gaussian sigma 0.05 on normalised MRI slices"},
+    version="0.4.4",
+    changelog={"0.4.4": CKPT_LINE, "0.4.3": NOISE_LINE, "0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: residual U-Net, Gaussian sigma 0.05 on normalised MRI slices"},
     references=("Ronneberger O. et al., U-Net: Convolutional Networks for Biomedical Image Segmentation, MICCAI 2015",
                 "Bachlechner T. et al., ReZero is All You Need: Fast Convergence at Large Depth, UAI 2021"),
     model_doc=("`ResidualDenoiser(UNet)`: MONAI's `UNet` (2D, channels 32-64-128-256, strides 2-2-2, one residual "
@@ -210,8 +214,8 @@ UNET_NOISE_MAP = BundleSpec(
         "_target_": "monai_denoise.networks.ResidualDenoiser",
         "backbone": {**UNET.network_def["backbone"], "in_channels": 2},
     },
-    version="0.5.3",
-    changelog={"0.5.3": NOISE_LINE, "0.5.2": HARDENED_LINE, "0.5.1": SCANS_LINE, "0.5.0": ADAPT_LINE,
+    version="0.5.4",
+    changelog={"0.5.4": CKPT_LINE, "0.5.3": NOISE_LINE, "0.5.2": HARDENED_LINE, "0.5.1": SCANS_LINE, "0.5.0": ADAPT_LINE,
                "0.4.0": "first release: the U-Net bundle's network with a noise level map as second input channel, "
                         "trained on Gaussian and Rician noise of sigma 0.01-0.12; inference estimates sigma from "
                         "the scan unless noise_level is given"},
@@ -255,8 +259,8 @@ CAE = BundleSpec(
     title="The plain convolutional autoencoder of the origin study (Conv 64-128, max-pooling, sigmoid output)",
     network_def={"_target_": "monai_denoise.networks.ConvAutoEncoder", "spatial_dims": 2, "in_channels": 1,
                  "out_channels": 1, "channels": [64, 128]},
-    version="0.4.3",
-    changelog={"0.4.3": NOISE_LINE, "0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: the origin study's CAE, exactly, predicting the clean slice"},
+    version="0.4.4",
+    changelog={"0.4.4": CKPT_LINE, "0.4.3": NOISE_LINE, "0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: the origin study's CAE, exactly, predicting the clean slice"},
     overrides={"learning_rate": 0.001},
     references=("Gondara L., Medical Image Denoising Using Convolutional Denoising Autoencoders, ICDMW 2016",),
     model_doc=("`ConvAutoEncoder`, exactly the origin study's CAE: Conv 64 (3x3, ReLU), max-pool 2, Conv 128, max-pool "
@@ -273,8 +277,8 @@ VAE = BundleSpec(
     network_def={"_target_": "monai_denoise.networks.DenoisingVAE", "spatial_dims": 2, "in_channels": 1,
                  "out_channels": 1, "latent_channels": "@latent_channels", "channels": [32, 64], "strides": [2, 2],
                  "num_res_units": 1, "output_act": "RELU"},
-    version="0.6.1",
-    changelog={"0.6.1": NOISE_LINE, "0.6.0": ("a ReLU output and the L1 reconstruction (a Laplace likelihood): the background, 87% of "
+    version="0.6.2",
+    changelog={"0.6.2": CKPT_LINE, "0.6.1": NOISE_LINE, "0.6.0": ("a ReLU output and the L1 reconstruction (a Laplace likelihood): the background, 87% of "
                          "every held-out EPI slice, is decoded to exactly 0 instead of a scatter around 0 that the "
                          "[0, 1] clamp turned into a +0.005 offset, which alone held SSIM at 0.80; 30 epochs give "
                          "31.45 dB / SSIM 0.952 on the held-out EPI (0.5.0: 29.56 dB / 0.843), chosen by validation "
@@ -335,8 +339,8 @@ RESNET_AE = BundleSpec(
     title="Residual autoencoder: strided encoder, 4 residual blocks (Conv-BN-ReLU-Conv-BN + identity), decoder",
     network_def={"_target_": "monai_denoise.networks.ResNetAutoEncoder", "spatial_dims": 2, "in_channels": 1,
                  "out_channels": 1, "channels": 64, "num_blocks": 4},
-    version="0.4.3",
-    changelog={"0.4.3": NOISE_LINE, "0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: the origin study's ResNet autoencoder, 4 residual blocks"},
+    version="0.4.4",
+    changelog={"0.4.4": CKPT_LINE, "0.4.3": NOISE_LINE, "0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: the origin study's ResNet autoencoder, 4 residual blocks"},
     overrides={"learning_rate": 0.001},
     references=("He K. et al., Deep Residual Learning for Image Recognition, CVPR 2016",),
     model_doc=("`ResNetAutoEncoder`: stem convolution (64 channels), one strided convolution down, 4 residual blocks "
@@ -350,8 +354,8 @@ DNCNN = BundleSpec(
     title="DnCNN-style residual network that predicts the noise and subtracts it (Zhang et al. 2017)",
     network_def={"_target_": "monai_denoise.networks.DnCNN", "spatial_dims": 2, "in_channels": 1,
                  "out_channels": 1, "channels": 48, "depth": 10},
-    version="0.4.3",
-    changelog={"0.4.3": NOISE_LINE, "0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: DnCNN, depth 10, width 48, sized for CPU training"},
+    version="0.4.4",
+    changelog={"0.4.4": CKPT_LINE, "0.4.3": NOISE_LINE, "0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE, "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: DnCNN, depth 10, width 48, sized for CPU training"},
     overrides={"learning_rate": 0.001},
     references=(DNCNN_PAPER,),
     model_doc=("`DnCNN` (Zhang et al. 2017): Conv+ReLU, 8 x (Conv+BN+ReLU), Conv, 48 channels at full resolution; "
@@ -368,8 +372,8 @@ DRUNET = BundleSpec(
         "backbone": {"_target_": "monai_denoise.networks.DRUNet", "spatial_dims": 2, "in_channels": 1,
                      "out_channels": 1, "channels": [16, 32, 64, 128], "num_res_blocks": 2},
     },
-    version="0.4.3",
-    changelog={"0.4.3": NOISE_LINE, "0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE,
+    version="0.4.4",
+    changelog={"0.4.4": CKPT_LINE, "0.4.3": NOISE_LINE, "0.4.2": HARDENED_LINE, "0.4.1": SCANS_LINE, "0.4.0": ADAPT_LINE,
                "0.3.1": "weights retrained on the current embedded sample (with the photographs): 340 epochs, "
                         "Gaussian 0.05, +0.92 dB on the held-out EPI at that level",
                "0.3.0": PIPELINE_0_3, "0.2.0": PIPELINE_0_2, "0.1.0": "first release: DRUNet-style backbone, channels 16-128, 2 residual blocks per scale"},
@@ -447,7 +451,7 @@ CT_CAE = modality_bundle(
     "without the zoom with the pixel spacing that `ct_denoising_drunet` trains with: with that zoom (the CT modality's "
     "`resample` section), the same command reached a best validation PSNR of 32.06 dB against 33.39 without it (and "
     "37.60 / 37.43 / 36.99 dB on the test slice at I0 4e5 / 1.5e5 / 6e4).",
-    {"0.2.2": VALIDATION_LINE, "0.2.1": NOISE_LINE,
+    {"0.2.3": CKPT_LINE, "0.2.2": VALIDATION_LINE, "0.2.1": NOISE_LINE,
      "0.2.0": "one slice (32 patches) per optimiser step instead of 16"})
 
 CT_DRUNET = modality_bundle(
@@ -481,7 +485,8 @@ CT_DRUNET = modality_bundle(
     "benchmarks.ct_extra_training`). Trained from scratch instead (version 0.2.0: 200 steps of 96 patches), the same "
     "network reached only 43.50 dB at I0 4e5 and 34.99 dB at 6e4: three slices are too few to learn a denoiser, and "
     "the MRI network's prior carries it.",
-    {"0.5.0": RESAMPLE_LINE + "; " + ENSEMBLE_LINE + "; weights of the same documented command (best validation "
+    {"0.5.1": CKPT_LINE,
+     "0.5.0": RESAMPLE_LINE + "; " + ENSEMBLE_LINE + "; weights of the same documented command (best validation "
               "at epoch 129, 42.52 dB against 42.18)",
      "0.4.0": VALIDATION_LINE + "; weights of the documented run chosen so (epoch 74): +0.07, +0.90 and +1.03 dB "
               "over BM3D at I0 6e4, 1.5e5 and 4e5",
@@ -498,7 +503,7 @@ XRAY_CAE = modality_bundle(
     "4000 photons 38.29 dB / 0.982 (noisy 39.93), 1000 photons 37.79 / 0.978 (noisy 34.11), 250 photons 35.94 / "
     "0.962 (noisy 28.23). Its bottleneck holds it near 38 dB, below the noisy input at the highest dose and 9 to 13 "
     "dB below GAT-BM3D and `xray_denoising_drunet`.",
-    {"0.2.2": VALIDATION_LINE,
+    {"0.2.3": CKPT_LINE, "0.2.2": VALIDATION_LINE,
      "0.2.1": NOISE_LINE + "; measured on the 30 ankle tiles that remain once prepare drops the 6 saturated ones",
      "0.2.0": "4 tiles (16 patches) per optimiser step instead of 16 tiles"})
 
@@ -534,7 +539,7 @@ XRAY_DRUNET = modality_bundle(
     "scored with them (36 tiles, version 0.3.0) the gap was 1.4 to 1.9 dB, as GAT-BM3D averages a flat tile almost "
     "perfectly (5 to 6 dB ahead there). Trained from scratch (version 0.2.0: 40 epochs of 8 steps), the same network "
     "reached 45.56 dB at 1000 photons and 39.06 at 250.",
-    {"0.5.0": ENSEMBLE_LINE + "; the same weights",
+    {"0.5.1": CKPT_LINE, "0.5.0": ENSEMBLE_LINE + "; the same weights",
      "0.4.0": VALIDATION_LINE + "; weights of the documented run, now 120 epochs (best at epoch 75): +0.28 to +0.57 "
               "dB, 0.27 to 0.53 dB below GAT-BM3D (0.74 to 0.86 before)",
      "0.3.1": NOISE_LINE + "; measured on the 30 ankle tiles that remain once prepare drops the 6 saturated ones "

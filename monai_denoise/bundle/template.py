@@ -265,18 +265,20 @@ def train_config(spec: BundleSpec) -> dict:
 
 
 def evaluate_config(spec: BundleSpec) -> dict:
-    """``evaluate.json``: the test split with seeded noise, per-image metrics to ``metrics/test_metrics.csv``.
+    """``evaluate.json``: the test split with seeded noise, per-image metrics to ``metrics/test_metrics.csv``, scoring
+    the weights at ``ckpt_path`` (default: ``models/model.pt`` of ``output_dir``, where ``train.json`` writes them).
 
     Runs alone or merged after ``train.json`` (it replaces the ``validate`` section).
     """
     handlers = {
-        "load_model": {"_target_": "monai_denoise.handlers.CheckedCheckpointLoader", "load_path": "$@ckpt_dir + '/model.pt'",
+        "load_model": {"_target_": "monai_denoise.handlers.CheckedCheckpointLoader", "load_path": "@ckpt_path",
                        "load_dict": {"model": "@network"}, "map_location": "@device"},
         "stats": {"_target_": "StatsHandler", "iteration_log": False},
         "metrics_table": {"_target_": "monai_denoise.handlers.MetricsTableWriter",
                           "output_path": "$@output_dir + '/metrics/test_metrics.csv'"},
     }
-    config = {**_common(spec), "noise": spec.modality.noise, "validate": _evaluation_section(spec, "test", "", handlers),
+    config = {**_common(spec), "ckpt_path": "$@ckpt_dir + '/model.pt'", "noise": spec.modality.noise,
+              "validate": _evaluation_section(spec, "test", "", handlers),
               "initialize": ["$monai.utils.set_determinism(seed=0)"], "run": ["$@validate#evaluator.run()"]}
     return _ensembled(spec, config, "validate#inferer")
 
