@@ -6,6 +6,7 @@ from __future__ import annotations
 import locale
 import math
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,12 +59,19 @@ def check_input(path: Path) -> tuple[int, ...]:
 @contextmanager
 def isolated_gdcm() -> Iterator[None]:
     """Run ITK's DICOM (GDCM) calls without their side effects: they set the process's locale to ``C`` (after which
-    Python decodes subprocess output as ASCII) and print warnings to stderr."""
+    Python decodes subprocess output as ASCII), and they and the decoders inside them (OpenJPEG) print warnings to
+    the process's stderr, which is silenced meanwhile: what fails reaches the user as one DataError line."""
     saved, warnings = locale.setlocale(locale.LC_ALL), itk.ProcessObject.GetGlobalWarningDisplay()
     itk.ProcessObject.SetGlobalWarningDisplay(False)
+    sys.stderr.flush()
+    stderr = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
     try:
         yield
     finally:
+        os.dup2(stderr, 2)
+        os.close(stderr)
         locale.setlocale(locale.LC_ALL, saved)
         itk.ProcessObject.SetGlobalWarningDisplay(warnings)
 
