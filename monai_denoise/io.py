@@ -197,6 +197,7 @@ class ScanReader(ImageReader):
             array, meta = reader.get_data(image)
         except Exception as err:
             raise read_error(path, err) from err
+        array = array.astype(array.dtype.newbyteorder("="), copy=False)  # a big-endian file's values, native
         check_finite(array, path)
         meta.update(_source_stats(reader, image, array))
         return array, meta

@@ -126,6 +126,7 @@ def test_evaluate_scores_the_weights_at_ckpt_path(trained_bundle, tiny_dataset, 
     pd.testing.assert_series_equal(scores(tmp_path / "shared", ckpt_path=str(output / "models" / "model.pt")),
                                    scores(output))
 
+
 def test_inference_keeps_shape_affine_and_scale(trained_bundle, tmp_path):
     bundle, output = trained_bundle
     inputs, results = tmp_path / "in", tmp_path / "out"
@@ -146,6 +147,24 @@ def test_inference_keeps_shape_affine_and_scale(trained_bundle, tmp_path):
         assert np.corrcoef(src.ravel(), out.ravel())[0, 1] > 0.9, "output must stay in the input's scale and layout"
         assert abs(out.mean() - src.mean()) < 0.1 * src.std()
     assert not list(results.glob(".*partial*")), "no temporary files left behind"
+
+
+def test_inference_reads_a_big_endian_nifti_as_its_native_twin(trained_bundle, tmp_path):
+    """Scanners and older tools write big-endian NIfTI / Analyze files (nibabel's own ``anatomical.nii`` is one)."""
+    bundle, output = trained_bundle
+    volume = np.rint(phantom((40, 36, 10), seed=9))
+    header = nib.Nifti1Header(endianness=">")
+    header.set_data_dtype(np.int16)
+    (tmp_path / "big").mkdir()
+    nib.save(nib.Nifti1Image(volume.astype(">i2"), np.eye(4), header), str(tmp_path / "big" / "scan.nii"))
+    write_nifti(tmp_path / "native" / "scan.nii", volume.astype("<i2"))
+    assert nib.load(str(tmp_path / "big" / "scan.nii")).header.endianness == ">"
+    for name in ("big", "native"):
+        workflow(bundle, ["inference"], "infer", dataset_dir=str(tmp_path / name), output_dir=str(tmp_path / f"{name}_out"),
+                 ckpt_path=str(output / "models" / "model.pt"), roi_size=TINY["roi_size"]).run()
+    big, native = (nib.load(str(tmp_path / f"{name}_out" / "scan.nii")) for name in ("big", "native"))
+    assert big.get_data_dtype().newbyteorder("=") == native.get_data_dtype() == np.dtype("<i2")
+    np.testing.assert_array_equal(big.get_fdata(), native.get_fdata())
 
 
 def test_copied_bundle_runs_from_inside_its_folder(tmp_path, tiny_dataset):
