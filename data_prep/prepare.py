@@ -164,7 +164,7 @@ def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: Pre
     if not sources:
         raise DataError("no input volumes")
     for source in sources:
-        check_input(source.path)
+        check_input(source.path, get_modality(source.intensity or config.modality).dicom_modalities)
     axis = AXES[config.axis]
     ids = unique_ids([s.path for s in sources])
     subjects = {s.path: _subject_of(s.path, config, ids[s.path]) for s in sources}

@@ -20,7 +20,7 @@ from monai.data import MetaTensor
 from monai.transforms import EnsureChannelFirst, LoadImage, Orientation
 from PIL import Image
 
-from monai_denoise.dicom import as_volume, read_dicom_image
+from monai_denoise.dicom import as_volume, check_series_modality, read_dicom_image
 from monai_denoise.errors import DataError
 from monai_denoise.transforms import FULL_SCALE, check_finite
 
@@ -39,20 +39,22 @@ def _check_file(path: Path) -> None:
         raise DataError(f"{path}: file is empty (0 bytes)")
 
 
-def check_input(path: Path) -> tuple[int, ...]:
+def check_input(path: Path, dicom_modalities: tuple[str, ...] | None = None) -> tuple[int, ...]:
     """Check a 3D / 4D NIfTI file, a DICOM series folder, a single DICOM image file (a CT slice or frames, a
     radiograph) or a 2D picture (by its suffix); return its shape (a DICOM file: ``(F, H, W)``, read whole).
+    ``dicom_modalities``: the DICOM ``Modality`` values a series or file may have (the modality's); None: any
+    series, and single files of CT or radiographs.
 
     Raises:
         DataError: see :func:`check_nifti_header`, :func:`check_dicom_series`, :func:`check_picture` and
             :func:`monai_denoise.dicom.read_dicom_image`.
     """
     if path.is_dir():
-        return check_dicom_series(path)
+        return check_dicom_series(path, dicom_modalities)
     if is_picture(path):
         return check_picture(path)
     if not is_nifti(path) and path.is_file() and is_dicom_file(path):
-        return read_dicom_image(path)[0].shape
+        return read_dicom_image(path, dicom_modalities)[0].shape
     return check_nifti_header(path)
 
 
@@ -164,11 +166,16 @@ def dicom_series_files(folder: Path) -> list[str]:
     return ordered
 
 
-def check_dicom_series(folder: Path) -> tuple[int, int, int]:
-    """Check that ``folder`` holds one DICOM series of 2D slices (headers only, see :func:`dicom_series_files`);
-    return its ``(X, Y, Z)`` shape.
+def check_dicom_series(folder: Path, dicom_modalities: tuple[str, ...] | None = None) -> tuple[int, int, int]:
+    """Check that ``folder`` holds one DICOM series of 2D slices (headers only, see :func:`dicom_series_files`), of
+    one of ``dicom_modalities`` where given; return its ``(X, Y, Z)`` shape.
+
+    Raises:
+        DataError: see :func:`dicom_series_files` and :func:`monai_denoise.dicom.check_series_modality`.
     """
     files = dicom_series_files(folder)
+    if dicom_modalities is not None:
+        check_series_modality(folder, files[0], dicom_modalities)
     with isolated_gdcm():
         size = _slice_header(files[0]).size
     return int(size[0]), int(size[1]), len(files)

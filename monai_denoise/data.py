@@ -100,8 +100,9 @@ def list_volumes(inputs: str | Path | list[str | Path], dicom_series: bool = Tru
             its folder's series; so is a series folder of a single file (a one-slice CT). False (MRI): a given DICOM
             file stands for its folder's series.
         pictures: PNG, JPEG and TIFF pictures are inputs too, each an image of its own (radiographs).
-        dicom_modalities: DICOM ``Modality`` values a single DICOM file may have; another stops the listing with
-            one line naming the file, its modality and the bundles that take it. None: CT and radiographs.
+        dicom_modalities: DICOM ``Modality`` values a single DICOM file or a series may have; another stops the
+            listing with one line naming the file or folder, its modality and the bundles that take it. None: single
+            files of CT and radiographs, series of any modality.
 
     Raises:
         DataError: see ``data_prep.sources.find_files``, ``data_prep.volumes.check_input`` and
@@ -120,7 +121,7 @@ def list_volumes(inputs: str | Path | list[str | Path], dicom_series: bool = Tru
         if p.is_file() and not is_nifti(p) and not is_picture(p) and is_dicom_file(p):
             read_dicom_image(p, expected)
         else:
-            shape = check_input(p)
+            shape = check_input(p, expected)
             if p.is_dir() and shape[-1] < 2:
                 raise DataError(f"{p}: a DICOM series of one slice; the bundles denoise volumes of at least two "
                                 "slices")

@@ -274,12 +274,31 @@ def _kind(modality: str) -> str:
     return f"a bundle for {modality} images, if there is one"
 
 
-def _check_modality(modality: str, expected: Sequence[str] | None, path: Path) -> None:
+def check_series_modality(folder: Path, first_file: str | Path, expected: Sequence[str]) -> None:
+    """Refuse a DICOM series (``folder``) whose ``Modality``, read from the header of its ``first_file``, is not one
+    of ``expected`` (the bundle's or dataset's modality), with one line naming the folder and the bundles to use.
+
+    Raises:
+        DataError: another modality (an MR series given to a CT bundle), or a header pydicom cannot read.
+    """
+    try:
+        ds = pydicom.dcmread(first_file, stop_before_pixels=True, specific_tags=["Modality", "SOPClassUID"])
+    except Exception as err:  # pydicom raises many types for damaged headers
+        raise DataError(f"{first_file}: not a readable DICOM header ({describe(err)}); replace or remove it") from err
+    _check_expected(_modality(ds, Path(first_file)), expected, folder)
+
+
+def _check_expected(modality: str, expected: Sequence[str] | None, path: Path) -> None:
     if expected is not None and modality not in expected:
         what = "CT" if tuple(expected) == CT_MODALITIES else (
             f"radiographs ({'/'.join(expected)})" if set(expected) <= set(RADIOGRAPH_MODALITIES)
-            else "/".join(expected))
-        raise DataError(f"{path}: Modality {modality}, this bundle denoises {what}; use {_kind(modality)}")
+            else "MRI" if tuple(expected) == ("MR",) else "/".join(expected))
+        raise DataError(f"{path}: Modality {modality}, not {what} as this bundle or dataset takes; use "
+                        f"{_kind(modality)} (prepare: the --modality of such images)")
+
+
+def _check_modality(modality: str, expected: Sequence[str] | None, path: Path) -> None:
+    _check_expected(modality, expected, path)
     if modality not in CT_MODALITIES + RADIOGRAPH_MODALITIES:
         advice = ("give an MRI scan as its DICOM series folder or as NIfTI" if modality == "MR" else
                   f"{modality} images are not read from single DICOM files")

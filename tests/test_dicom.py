@@ -249,3 +249,16 @@ def test_inference_writes_a_dicom_series_in_its_stored_type_within_its_range(vol
         assert denoised.get_data_dtype() == expected and (denoised.dataobj.slope, denoised.dataobj.inter) == (1, 0)
         assert 0 <= out.min() and out.max() <= noisy.max(), "within the series' range: non-negative"
         assert np.corrcoef(out.ravel(), noisy.ravel())[0, 1] > 0.9 and not np.allclose(out, noisy)
+
+
+def test_a_series_of_another_modality_is_refused_by_a_ct_bundle_and_a_ct_dataset(volume, tmp_path, capsys):
+    """An MR series handed to the CT bundles' inference or to ``prepare --modality ct`` would be read as if its stored
+    values were Hounsfield units: one line naming the folder instead, nothing written."""
+    from monai_denoise.cli import main
+
+    series = write_dicom_series(tmp_path / "mr_series", volume)
+    with pytest.raises(DataError, match=f"^{series}: Modality MR, not CT as this bundle or dataset takes; use an MRI"):
+        list_volumes(series, dicom_files_alone=True, dicom_modalities=["CT"])
+    assert main(["prepare", str(series), "--modality", "ct", "--output", str(tmp_path / "ct"), "--size", "16"]) == 2
+    assert f"{series}: Modality MR, not CT" in capsys.readouterr().err and not (tmp_path / "ct").exists()
+    assert [item["image"] for item in list_volumes(series)] == [str(series)], "MRI bundles take it"
