@@ -210,7 +210,6 @@ def _run_study(args: argparse.Namespace) -> None:
 
     _check_inputs(args)
     extra = [args.noise_profile] if args.noise_profile else []
-    args.output.mkdir(parents=True, exist_ok=True)
     if args.kind == "length":
         table = training_length_study(args.bundle, args.data, args.output, args.epochs, extra)
     else:

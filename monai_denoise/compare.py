@@ -172,13 +172,15 @@ def run_compare(data_dir: Path, output: Path, config: CompareConfig) -> pd.DataF
     if unknown:
         raise DataError(f"weights given for {unknown}, which are not compared here; add them to the bundles")
     config = replace(config, bundles=compared_bundles(config.bundles, modality, data_dir))
+    extra = [config.noise_profile] if config.noise_profile else []
+    for bundle, path in config.weights.items():  # before anything trains: refused now, not after hours
+        load_network(parse(bundle, ["train"], extra, dataset_dir=str(data_dir), **config.overrides), path)
     output.mkdir(parents=True, exist_ok=True)
     try:
         lpips, lpips_note = LPIPSMetric(config.lpips_model), ""
     except LPIPSUnavailable as err:
         lpips, lpips_note = None, str(err)
         print(f"LPIPS unavailable: {err}")
-    extra = [config.noise_profile] if config.noise_profile else []
     weights = _train_missing(config, data_dir, output, extra)
 
     def parser(bundle: str, names: list[str], **overrides):

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .errors import DataError  # noqa: E402
 from .metrics import image_metrics  # noqa: E402
 from .reports import save_figure, plot_panels, read_scalars, write_csv  # noqa: E402
 from .workflows import denoise, load_network, noisy_set, parse, train_bundle  # noqa: E402
@@ -18,6 +19,12 @@ from .workflows import denoise, load_network, noisy_set, parse, train_bundle  # 
 def _test_scores(parser, weights: Path, noisy, clean) -> tuple[dict[str, float], object]:
     pred = denoise(parser, load_network(parser, weights), noisy)
     return {k: float(v.mean()) for k, v in image_metrics(pred, clean).items()}, pred
+
+
+def _check_at_least_one(what: str, values: list[int]) -> None:
+    """Refuse a study that would train nothing, before anything is written."""
+    if min(values) < 1:
+        raise DataError(f"{what} must be at least 1, got {min(values)}; give 1 or more")
 
 
 def training_length_study(bundle: str, data_dir: Path, output: Path, epochs: list[int],
@@ -30,6 +37,7 @@ def training_length_study(bundle: str, data_dir: Path, output: Path, epochs: lis
     """
     overrides = overrides or {}
     epochs = sorted(set(epochs))
+    _check_at_least_one("snapshot epochs", epochs)
     train_dir = output / "model"
     train_bundle(bundle, train_dir, extra, dataset_dir=str(data_dir), epochs=epochs[-1], snapshot_epochs=epochs,
                  **overrides)
@@ -68,6 +76,8 @@ def dataset_size_study(bundle: str, data_dir: Path, output: Path, sizes: list[in
     ``dataset_size.csv`` and ``dataset_size.png`` (test PSNR against ``n``).
     """
     overrides = overrides or {}
+    _check_at_least_one("training-set sizes", sizes)
+    _check_at_least_one("epochs", [epochs])
     parser = parse(bundle, ["train", "evaluate"], extra, dataset_dir=str(data_dir), **overrides)
     noisy, clean, _ = noisy_set(parser)
     rows = []

@@ -10,8 +10,8 @@ from monai.data import DataLoader
 
 from . import BUNDLES_ROOT, console
 from .bundle import BUNDLES
-from .errors import DataError
-from .handlers import checkpoint_progress
+from .errors import DataError, describe
+from .handlers import CheckedCheckpointLoader, checkpoint_progress
 from .inferers import NoiseLevelInferer
 from .modalities import Modality
 
@@ -98,9 +98,18 @@ def noisy_set(parser: ConfigParser, dataset_id: str = "validate#dataset") -> tup
 
 
 def load_network(parser: ConfigParser, weights: str | Path) -> torch.nn.Module:
-    """The bundle's ``network_def`` on the CPU with ``weights`` loaded, in eval mode."""
+    """The bundle's ``network_def`` on the CPU with ``weights`` loaded, in eval mode.
+
+    Raises:
+        DataError: the weights are missing, damaged or another network's (one line naming the file).
+    """
     network = parser.get_parsed_content("network_def")
-    network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    if not Path(weights).is_file():
+        raise DataError(f"{weights}: {CheckedCheckpointLoader.missing}")
+    try:
+        network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    except Exception as err:  # torch.load and load_state_dict raise many types for damaged or foreign files
+        raise DataError(f"{weights}: {CheckedCheckpointLoader.unreadable.format(cause=describe(err))}") from err
     return network.eval()
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from monai_denoise.cli import main
@@ -299,7 +300,8 @@ COMMANDS = {
 CASES = [(command, "no datalist") for command in COMMANDS] + [
     ("compare", "missing noise profile"), ("study", "missing noise profile"), ("visualise", "missing weights"),
     ("compare", "profile not JSON"), ("compare", "profile noise without type"), ("study", "profile noise without level"),
-    ("compare", "unknown bundle"), ("study", "unknown bundle"), ("visualise", "unknown bundle")]
+    ("compare", "unknown bundle"), ("study", "unknown bundle"), ("visualise", "unknown bundle"),
+    ("compare", "another network's weights"), ("visualise", "another network's weights")]
 
 
 @pytest.mark.parametrize("command, case", CASES)
@@ -326,6 +328,11 @@ def test_training_commands_name_missing_inputs(command, case, tiny_dataset, tmp_
     elif case == "missing weights":
         weights.unlink()
         named, problem = weights, "weights not found"
+    elif case == "another network's weights":
+        torch.save(torch.nn.Conv2d(1, 1, 3).state_dict(), weights)
+        if command == "compare":
+            args += ["--weights", f"mri_denoising_dncnn={weights}"]
+        named, problem = weights, "cannot load these weights"
     else:
         args = [a.replace("mri_denoising_dncnn", "mri_denoising_nonet") for a in args]
         named, problem = "mri_denoising_nonet", "unknown bundle"
@@ -403,3 +410,15 @@ def test_compare_without_bundles_compares_every_bundle_of_the_datas_modality(tin
     assert [(c.bundles, c.noise_levels) for c in seen] == [((), ())], "run_compare picks the modality's defaults"
     modality = dataset_modality(tiny_dataset)
     assert compared_bundles((), modality, tiny_dataset) == tuple(b for b in BUNDLES if b.startswith("mri_"))
+
+
+@pytest.mark.parametrize("kind, options, problem", [
+    ("length", ["--epochs", "0", "2"], "snapshot epochs must be at least 1, got 0"),
+    ("size", ["--sizes", "0", "4"], "training-set sizes must be at least 1, got 0"),
+    ("size", ["--epochs", "0"], "epochs must be at least 1, got 0")])
+def test_a_study_that_would_train_nothing_is_refused_before_anything_is_written(kind, options, problem, tiny_dataset,
+                                                                                tmp_path, capsys):
+    output = tmp_path / "out"
+    assert main(["study", kind, "--data", str(tiny_dataset), "--output", str(output), *options]) == 2
+    assert error_line(capsys.readouterr().err).startswith(problem)
+    assert not output.exists()
