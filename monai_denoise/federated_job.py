@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .atomic import atomic_directory
 from .errors import DataError
-from .workflows import bundle_dir
+from .workflows import bundle_dir, load_network, parse
 
 PRIVACY_FILTERS = {
     "none": [],
@@ -106,7 +106,8 @@ def write_job(bundle: str, output: str | Path, sites: int, rounds: int, local_ep
         overwrite: replace an existing, non-empty ``output``.
 
     Raises:
-        DataError: an unknown bundle or privacy option, counts below 1, missing initial weights.
+        DataError: an unknown bundle or privacy option, counts below 1, missing, damaged or another network's
+            initial weights.
     """
     source = bundle_dir(bundle)
     for name, value in (("sites", sites), ("rounds", rounds), ("local epochs", local_epochs)):
@@ -114,8 +115,10 @@ def write_job(bundle: str, output: str | Path, sites: int, rounds: int, local_ep
             raise DataError(f"{name} must be at least 1, got {value}")
     if privacy not in PRIVACY_FILTERS:
         raise DataError(f"privacy must be one of {sorted(PRIVACY_FILTERS)}, got {privacy!r}")
-    if initial_weights is not None and not Path(initial_weights).is_file():
-        raise DataError(f"{initial_weights}: initial weights not found")
+    if initial_weights is not None:
+        if not Path(initial_weights).is_file():
+            raise DataError(f"{initial_weights}: initial weights not found")
+        load_network(parse(bundle, ["train"]), initial_weights)  # another network's or damaged: refused now
     server = _server_config(bundle, sites, rounds)
     if initial_weights is not None:
         server["components"][0]["args"]["source_ckpt_filename"] = "models/model.pt"

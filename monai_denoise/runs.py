@@ -25,8 +25,8 @@ def check_planned_run(trainer: Trainer, source: str, validation_interval: int | 
                         f"{state.epoch_length or 0} iteration(s) per epoch, {state.max_epochs or 0} epoch(s); "
                         "give more data, a smaller batch size or more iterations")
     if validation_interval is not None and validation_interval > state.max_epochs:
-        raise DataError(f"{source}: validation runs every {validation_interval} epochs and training has "
-                        f"{state.max_epochs}: no validation would choose model.pt; set val_interval <= epochs")
+        raise DataError(f"val_interval {validation_interval} is above epochs {state.max_epochs}: no validation "
+                        "would choose model.pt; set val_interval <= epochs")
 
 
 def refuse_adaptation(reason: str) -> None:

@@ -105,7 +105,7 @@ def load_network(parser: ConfigParser, weights: str | Path) -> torch.nn.Module:
     """
     network = parser.get_parsed_content("network_def")
     if not Path(weights).is_file():
-        raise DataError(f"{weights}: {CheckedCheckpointLoader.missing}")
+        raise DataError(f"{weights}: weights not found")
     try:
         network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     except Exception as err:  # torch.load and load_state_dict raise many types for damaged or foreign files

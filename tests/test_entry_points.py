@@ -163,24 +163,25 @@ BAD_WEIGHTS = [
 ]
 
 
-@pytest.mark.parametrize("config", ["inference", "adapt", "evaluate"])
+@pytest.mark.parametrize("config", ["inference", "adapt", "evaluate", "train"])
 @pytest.mark.parametrize("make_weights, problem", BAD_WEIGHTS)
 def test_configs_name_bad_weights(config, make_weights, problem, scans, tiny_dataset, tmp_path):
+    """The weights to score, denoise with or start from (``train.json``'s ``--finetune_from``): the line names the
+    file and, for a missing one, the option that gave it."""
     weights = make_weights(tmp_path)
     output = tmp_path / "out"
-    if config == "evaluate":
-        output.joinpath("models").mkdir(parents=True)
-        if weights.exists():
-            shutil.copy(weights, output / "models" / "model.pt")
-        weights, options = output / "models" / "model.pt", {"dataset_dir": str(tiny_dataset), **TINY}
+    option = "finetune_from" if config == "train" else "ckpt_path"
+    if config in ("evaluate", "train"):
+        options = {"dataset_dir": str(tiny_dataset), option: str(weights), "epochs": 1, **TINY}
     else:
-        options = {"dataset_dir": str(scans), "ckpt_path": str(weights), **SCAN_CONFIGS[config]}
-        options["ckpt_path"] = str(weights)
+        options = {**SCAN_CONFIGS[config], "dataset_dir": str(scans), option: str(weights)}
 
-    line = run_config([config], output_dir=str(output), **options)
+    line = run_config(["train", config] if config == "evaluate" else [config], output_dir=str(output), **options)
 
     assert line.startswith(f"{weights}: {problem}"), line
+    assert f"--{option}" in line or problem != "weights not found", line
     assert not list(output.rglob("*.nii.gz")) and not (output / "metrics").exists()
+    assert not (output / "models").exists()
 
 
 @pytest.mark.parametrize("case, problem", [
@@ -273,14 +274,14 @@ def test_dataset_configs_name_a_bad_datalist_or_slice(config, make_data, problem
 
 
 @pytest.mark.parametrize("overrides, problem", [
-    ({"epochs": 0}, "the run would train nothing"),
-    ({"epochs": 2, "val_interval": 3}, "validation runs every 3 epochs and training has 2"),
+    ({"epochs": 0}, "{datalist}: the run would train nothing"),
+    ({"epochs": 2, "val_interval": 3}, "val_interval 3 is above epochs 2: no validation would choose model.pt"),
 ], ids=["zero-epochs", "validation-never-runs"])
 def test_train_refuses_a_run_that_would_do_nothing(overrides, problem, tiny_dataset, tmp_path):
     line = run_config(["train"], dataset_dir=str(tiny_dataset), output_dir=str(tmp_path / "out"),
                       **{**TINY, **overrides})
 
-    assert line.startswith(f"{tiny_dataset / 'datalist.json'}: {problem}"), line
+    assert line.startswith(problem.format(datalist=tiny_dataset / "datalist.json")), line
     assert not (tmp_path / "out" / "models").exists()
 
 

@@ -146,20 +146,25 @@ def test_the_job_folder_is_nvflare_s_layout_with_the_privacy_filter_asked_for(tm
     assert not (config / "mri_denoising_unet" / "models").exists(), "no weights unless --initial-weights"
 
 
+DRUNET_WEIGHTS = REPO / "bundles" / "mri_denoising_drunet" / "models" / "model.pt"
+"""Another network's weights for the U-Net's job."""
+
 @pytest.mark.parametrize("args, problem", [
     (["--sites", "0"], "sites must be at least 1, got 0"),
     (["--rounds", "0"], "rounds must be at least 1, got 0"),
     (["--initial-weights", "{tmp}/gone.pt"], "{tmp}/gone.pt: initial weights not found"),
+    (["--initial-weights", "{drunet}"], "{drunet}: cannot load these weights"),
     (["--overrides", "[1"], "--overrides: not valid JSON"),
     (["--overrides", "[1]"], "--overrides: expected a JSON object"),
-], ids=["no-sites", "no-rounds", "missing-weights", "bad-json", "not-an-object"])
+], ids=["no-sites", "no-rounds", "missing-weights", "another-network", "bad-json", "not-an-object"])
 def test_federated_job_refuses_bad_options_and_writes_nothing(args, problem, tmp_path, capsys):
     base = {"--sites": "2", "--rounds": "1"}
     for flag, value in zip(args[::2], args[1::2]):
-        base[flag] = value.replace("{tmp}", str(tmp_path))
+        base[flag] = value.replace("{tmp}", str(tmp_path)).replace("{drunet}", str(DRUNET_WEIGHTS))
     options = [item for pair in base.items() for item in pair]
 
     code = main(["federated", "job", "mri_denoising_unet", *options, "--output", str(tmp_path / "job")])
 
-    assert code == 2 and problem.replace("{tmp}", str(tmp_path)) in capsys.readouterr().err
+    assert code == 2 and problem.replace("{tmp}", str(tmp_path)).replace("{drunet}", str(DRUNET_WEIGHTS)) in (
+        capsys.readouterr().err)
     assert not (tmp_path / "job").exists()

@@ -80,7 +80,8 @@ NOISE_LINE = ("the configs add noise through monai_denoise.transforms.SimulatedN
               "puts the origin report's clipped Gaussian noise on every modality); CT and radiograph noise sections "
               "name their type (low_dose_ct, poisson_gaussian)")
 CKPT_LINE = ("evaluate.json scores the weights at ckpt_path (default: models/model.pt of output_dir), so --ckpt_path "
-             "scores the shipped or shared weights, as the message for missing weights says; no figure changes")
+             "scores the shipped or shared weights, as the message for missing weights says (a missing "
+             "--finetune_from file is now named as such); no figure changes")
 """The changelog line of the release that gave ``evaluate.json`` a ``ckpt_path``."""
 
 VALIDATION_LINE = ("validation runs every image at each dose of val_levels, and the best checkpoint has the best mean "

@@ -185,7 +185,7 @@ def train_config(spec: BundleSpec) -> dict:
         "snapshots": {"_target_": "monai_denoise.handlers.EpochSnapshots", "_disabled_": "$not (@rank_zero and @snapshot_epochs)",
                       "save_dir": "@ckpt_dir", "network": "@network", "epochs": "@snapshot_epochs"},
         "finetune": {"_target_": "monai_denoise.handlers.CheckedCheckpointLoader", "_disabled_": "$not @finetune_from", "load_path": "@finetune_from",
-                     "load_dict": {"model": "@network"}, "map_location": "@device"},
+                     "load_dict": {"model": "@network"}, "option": "finetune_from", "map_location": "@device"},
     }
     validate_handlers = {
         "stats": {"_target_": "StatsHandler", "_disabled_": "$not @rank_zero", "iteration_log": False},

@@ -22,15 +22,16 @@ class CheckedCheckpointLoader(CheckpointLoader):
     Args:
         load_path: the weights (``model.pt``).
         load_dict: objects to load, e.g. ``{"model": network}``.
+        option: the config key that gives ``load_path``, named in the message for a missing file.
         kwargs: passed to MONAI's ``CheckpointLoader`` (``map_location``, ``strict``, ...).
     """
 
-    missing = "weights not found; train the bundle first (train.json), or give the weights to use (--ckpt_path)"
+    missing = "weights not found; give the path of existing weights (--{option}), or train the bundle (train.json) first"
     unreadable = "cannot load these weights ({cause}); they may be damaged or belong to another network"
 
-    def __init__(self, load_path: str | os.PathLike, load_dict: dict, **kwargs) -> None:
+    def __init__(self, load_path: str | os.PathLike, load_dict: dict, option: str = "ckpt_path", **kwargs) -> None:
         if not Path(load_path).is_file():
-            raise DataError(f"{load_path}: {self.missing}")
+            raise DataError(f"{load_path}: {self.missing.format(option=option)}")
         super().__init__(load_path=str(load_path), load_dict=load_dict, **kwargs)
 
     def __call__(self, engine: Engine) -> None:
