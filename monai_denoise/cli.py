@@ -144,9 +144,17 @@ def _check_inputs(args: argparse.Namespace) -> None:
             raise DataError(f"{path}: {name.replace('_', ' ')} not found")
     if getattr(args, "noise_profile", None):
         check_profile(args.noise_profile)
-    for bundle in getattr(args, "bundles", None) or [getattr(args, "bundle", None)]:
-        if bundle is not None:
-            bundle_dir(bundle)
+    named = [b for b in getattr(args, "bundles", None) or [getattr(args, "bundle", None)] if b is not None]
+    for bundle in named:
+        bundle_dir(bundle)
+    _check_modality(named, args.data)
+
+
+def _check_modality(bundles: list[str], data: Path) -> None:
+    """DataError for a bundle of another modality than the dataset's (an MRI bundle on prepared CT slices)."""
+    from .compare import compared_bundles, dataset_modality
+
+    compared_bundles(tuple(bundles), dataset_modality(data), data)
 
 
 def _add_data_and_output(parser: argparse.ArgumentParser, output_help: str) -> None:
@@ -229,7 +237,9 @@ def _run_sweep(args: argparse.Namespace) -> None:
     from .sweep import load_search_space, run_sweep
 
     _check_inputs(args)
-    table = run_sweep(load_search_space(args.space), args.data, args.output, args.trials, args.seed)
+    space = load_search_space(args.space)
+    _check_modality([space["bundle"]], args.data)
+    table = run_sweep(space, args.data, args.output, args.trials, args.seed)
     print(table.to_string(index=False))
 
 

@@ -96,8 +96,8 @@ def compared_bundles(bundles: tuple[str, ...], modality: Modality, data_dir: Pat
         other = BUNDLES[bundle].modality if bundle in BUNDLES else modality
         if other.name != modality.name:
             raise DataError(f"{bundle} is a {other.title} bundle but {data_dir} holds {modality.title} images "
-                            f"(provenance.json); compare it on data prepared with --modality {other.name}, or "
-                            f"compare the {modality.name}_denoising_* bundles here")
+                            f"(provenance.json); use it on data prepared with --modality {other.name}, or use "
+                            f"the {modality.name}_denoising_* bundles here")
     return bundles
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import nibabel as nib
@@ -301,7 +302,8 @@ CASES = [(command, "no datalist") for command in COMMANDS] + [
     ("compare", "missing noise profile"), ("study", "missing noise profile"), ("visualise", "missing weights"),
     ("compare", "profile not JSON"), ("compare", "profile noise without type"), ("study", "profile noise without level"),
     ("compare", "unknown bundle"), ("study", "unknown bundle"), ("visualise", "unknown bundle"),
-    ("compare", "another network's weights"), ("visualise", "another network's weights")]
+    ("compare", "another network's weights"), ("visualise", "another network's weights"),
+    *[(command, "data of another modality") for command in COMMANDS]]
 
 
 @pytest.mark.parametrize("command, case", CASES)
@@ -328,6 +330,11 @@ def test_training_commands_name_missing_inputs(command, case, tiny_dataset, tmp_
     elif case == "missing weights":
         weights.unlink()
         named, problem = weights, "weights not found"
+    elif case == "data of another modality":
+        data = tmp_path / "ct"
+        shutil.copytree(tiny_dataset, data)
+        (data / "provenance.json").write_text('{"modality": "ct"}')
+        named, problem = data, "bundle but"
     elif case == "another network's weights":
         torch.save(torch.nn.Conv2d(1, 1, 3).state_dict(), weights)
         if command == "compare":
