@@ -147,10 +147,10 @@ def _check_inputs(args: argparse.Namespace) -> None:
     named = [b for b in getattr(args, "bundles", None) or [getattr(args, "bundle", None)] if b is not None]
     for bundle in named:
         bundle_dir(bundle)
-    _check_modality(named, args.data)
+    _check_bundle_modality(named, args.data)
 
 
-def _check_modality(bundles: list[str], data: Path) -> None:
+def _check_bundle_modality(bundles: list[str], data: Path) -> None:
     """DataError for a bundle of another modality than the dataset's (an MRI bundle on prepared CT slices)."""
     from .compare import compared_bundles, dataset_modality
 
@@ -238,7 +238,7 @@ def _run_sweep(args: argparse.Namespace) -> None:
 
     _check_inputs(args)
     space = load_search_space(args.space)
-    _check_modality([space["bundle"]], args.data)
+    _check_bundle_modality([space["bundle"]], args.data)
     table = run_sweep(space, args.data, args.output, args.trials, args.seed)
     print(table.to_string(index=False))
 
