@@ -23,6 +23,7 @@ from tqdm import tqdm
 from monai_denoise.atomic import atomic_directory
 from monai_denoise.errors import DataError
 from monai_denoise.modalities import get_modality
+from monai_denoise.transforms import DigitallyReconstructedRadiograph
 
 from .sources import SourceVolume, is_dicom_file, is_picture, unique_ids
 from .splits import SPLITS, assign_splits, check_fractions
@@ -164,7 +165,8 @@ def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: Pre
     if not sources:
         raise DataError("no input volumes")
     for source in sources:
-        check_input(source.path, get_modality(source.intensity or config.modality).dicom_modalities)
+        check_input(source.path, None if source.projection else
+                    get_modality(source.intensity or config.modality).dicom_modalities)
     axis = AXES[config.axis]
     ids = unique_ids([s.path for s in sources])
     subjects = {s.path: _subject_of(s.path, config, ids[s.path]) for s in sources}
@@ -179,15 +181,18 @@ def prepare_dataset(sources: list[SourceVolume], output: str | Path, config: Pre
         (staging / "images").mkdir()
         for source in tqdm(sources, desc="prepare", unit="volume"):
             volume = load_volume(source.path)
+            if source.projection:
+                volume = DigitallyReconstructedRadiograph(source.projection)(volume)
             try:
                 volume = normalizers[source.intensity or modality.name](volume)
             except ValueError as err:
                 raise DataError(str(err)) from err
             stats = volume.meta["normalization"]
-            picture = (is_picture(source.path) or is_dicom_file(source.path)) and not modality.whole_slices
+            picture = (is_picture(source.path) or is_dicom_file(source.path) or bool(source.projection)) \
+                and not modality.whole_slices
             plane_axis = 2 if picture else axis
             spacing = tuple(float(s) for i, s in enumerate(volume.pixdim[:3]) if i != plane_axis)
-            vol_id = ids[source.path]
+            vol_id = f"{ids[source.path]}_{source.projection}" if source.projection else ids[source.path]
             kept = [(t, *found) for t in range(volume.shape[0])
                     for found in _planes(volume[t].as_tensor(), axis, picture, config.size)
                     if _has_structure(found[2], config)]

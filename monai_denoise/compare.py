@@ -28,8 +28,8 @@ from .metrics import image_metrics
 from .modalities import MRI, Modality, get_modality
 from .noise_models import noise_model
 from .perceptual import LPIPSMetric, LPIPSUnavailable
-from .reports import (markdown_table, plot_panels, plot_psnr_vs_noise, plot_validation_curves, read_scalars,
-                      summarize, write_csv, write_text)
+from .reports import (markdown_table, plot_detail_panels, plot_panels, plot_psnr_vs_noise, plot_validation_curves,
+                      read_scalars, summarize, write_csv, write_text)
 from .workflows import bundle_dir, denoise, load_network, noisy_set, parse, train_bundle
 
 METRICS = ("psnr", "ssim", "mae", "mse", "lpips")
@@ -197,7 +197,7 @@ def run_compare(data_dir: Path, output: Path, config: CompareConfig) -> pd.DataF
         results, clean, names = _evaluate_level(level, key, modality, parser, config, weights, baselines)
         tables += [_rows(method, column, level, names, result, clean, lpips) for method, result in results.items()]
         if level == main_level:
-            _figures({m: r.pred for m, r in results.items()} | {"clean": clean}, names, config, output)
+            _figures({m: r.pred for m, r in results.items()} | {"clean": clean}, names, config, modality, output)
 
     table = pd.concat(tables, ignore_index=True)
     write_csv(table, output / "comparison.csv")
@@ -239,7 +239,8 @@ def _markdown(summary: pd.DataFrame, table: pd.DataFrame, kind: str, key: str, l
     return "\n".join(text)
 
 
-def _figures(examples: dict[str, torch.Tensor], names: list[str], config: CompareConfig, output: Path) -> None:
+def _figures(examples: dict[str, torch.Tensor], names: list[str], config: CompareConfig, modality: Modality,
+             output: Path) -> None:
     picks = sorted({len(names) // 4, len(names) // 2, 3 * len(names) // 4})
 
     def panel(methods: list[str], rows: list[int], path: Path) -> None:
@@ -253,6 +254,10 @@ def _figures(examples: dict[str, torch.Tensor], names: list[str], config: Compar
     two = picks[:2]
     panel(["noisy input", ranked[0], "clean"], two, output / "panels_3x2.png")
     panel(["noisy input", *ranked[:3], "clean"], two, output / "panels_5x2.png")
+    detail = picks[len(picks) // 2]
+    plot_detail_panels({m: examples[m][detail, 0].clamp(0, 1).numpy() for m in ("noisy input", ranked[0], "clean")},
+                       modality.display_windows, output / "panels_detail.png",
+                       f"{names[detail].replace('.nii.gz', '')}: the best method ({ranked[0]}) against the noisy input")
     curves = {b: read_scalars(output / "models" / b / "logs") for b in config.bundles if b not in config.weights}
     if curves:
         plot_validation_curves(curves, output / "validation_curves.png")

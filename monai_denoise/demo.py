@@ -96,7 +96,7 @@ def run_demo(output: Path, epochs: int | None = None, overwrite: bool = False) -
     with pd.option_context("display.width", 160, "display.precision", 4):
         print(summary.to_string(index=False))
     print(f"\nreport:       {report} (metrics.csv, summary.csv, panels.png, training_curves.png; "
-          f"{', '.join(m.name for m in others)}: summary.md, panels_3x2.png)")
+          f"{', '.join(m.name for m in others)}: summary.md, panels_3x2.png, panels_detail.png)")
     print(f"weights:      {train_dir / 'models' / 'model.pt'}")
     print(f"denoised:     {output / 'inference' / test_source.name}")
     print(f"TensorBoard:  tensorboard --logdir {train_dir / 'logs'}")

@@ -50,6 +50,10 @@ class Modality:
         prepare_size: default side of the prepared slices or tiles.
         roi_size: the inference window; a slice or image smaller than it is denoised whole, in one window.
         image_format: the images' ``format`` in the bundles' ``network_data_format`` (``"magnitude"``, ...).
+        display_windows: how a reader looks at this modality's images, for the report's detail panels: ``(name,
+            low, high)`` on the networks' [0, 1] scale, the name in the modality's units (CT: the soft-tissue window
+            W 400 / L 40 HU is 0.42 to 0.62); ``low`` and ``high`` None take the clean image's 1st and 99th
+            percentiles. The first window also shows the zoomed detail.
         description: what the bundles' ``description`` says after their title: training and inference.
         data_source: the bundles' ``data_source`` (the embedded sample and its terms).
         data_type: the bundles' ``data_type``: the file types they read.
@@ -91,6 +95,7 @@ class Modality:
     prepare_size: int
     roi_size: tuple[int, int]
     image_format: str
+    display_windows: tuple[tuple[str, float | None, float | None], ...]
     description: str
     data_source: str
     data_type: str
@@ -209,6 +214,7 @@ MRI = Modality(
     prepare_size=192,
     roi_size=(192, 192),
     image_format="magnitude",
+    display_windows=(("0.5 / 99.5 percentiles", 0.0, 1.0),),
     description=("Trained on intensity-normalised 2D slices with synthetic noise; inference denoises 3D volumes and "
                  "4D series slice by slice and restores the input's scale."),
     data_source=("Embedded sample: MNI152 2009a T1 template (nilearn), dipy test_piesno and 15 "
@@ -388,7 +394,8 @@ CT = Modality(
     intensity_keys={"hu_window": [-1000.0, 1000.0]},
     intensity={"_target_": "monai_denoise.transforms.WindowNormalized", "low": "@hu_window#0",
                "high": "@hu_window#1"},
-    prepare_intensity={"_target_": "monai_denoise.transforms.WindowNormalize", "low": -1000.0, "high": 1000.0},
+    prepare_intensity={"_target_": "monai_denoise.transforms.WindowNormalize", "low": -1000.0, "high": 1000.0,
+                       "floor": -1024.0},
     noise={"type": "low_dose_ct", "i0": 400000.0, "electronic_std": 10.0, "views": 720, "seed": 20261122},
     clip_labels=True,
     zoom_out=False,
@@ -398,6 +405,7 @@ CT = Modality(
     prepare_size=512,
     roi_size=(512, 512),
     image_format="hounsfield",
+    display_windows=(("soft tissue, W 400 / L 40 HU", 0.42, 0.62), ("[-1000, 1000] HU", 0.0, 1.0)),
     description=("Trained on whole 2D CT slices in Hounsfield units, mapped linearly from the [-1000, 1000] HU window "
                  "to [0, 1], with low-dose noise simulated in the projection domain (Poisson photon counts at I0 "
                  "photons per ray plus electronic noise, filtered back-projection); inference denoises CT slices and "
@@ -436,6 +444,7 @@ XRAY = Modality(
     prepare_size=256,
     roi_size=(4096, 4096),
     image_format="intensity",
+    display_windows=(("1st / 99th percentile of clean", None, None), ("full scale", 0.0, 1.0)),
     description=("Trained on tiles of radiographs, the detector's linear signal (MONOCHROME1 inverted) divided by its "
                  "full scale (2^BitsStored - 1), with Poisson-Gaussian noise (quantum noise of a photon count plus "
                  "electronic noise); inference denoises each radiograph whole and writes it in its stored range."),

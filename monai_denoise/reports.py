@@ -8,7 +8,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from scipy.ndimage import uniform_filter  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 from .atomic import atomic_path  # noqa: E402
@@ -85,6 +87,53 @@ def plot_panels(columns: dict[str, list], row_titles: list[str], path: str | Pat
                 ax.set_title(title, fontsize=10)
             if c == 0:
                 ax.set_ylabel(row_titles[r], fontsize=8)
+    save_figure(fig, path)
+
+
+def detail_box(clean: np.ndarray, fraction: float = 0.25) -> tuple[slice, slice]:
+    """The square of side ``fraction`` of ``clean``'s ``(H, W)`` with the most structure (the largest mean local
+    standard deviation), where a reader zooms in."""
+    side = max(1, round(min(clean.shape) * fraction))
+    local = np.sqrt(np.maximum(uniform_filter(clean ** 2, 5) - uniform_filter(clean, 5) ** 2, 0.0))
+    score = uniform_filter(local, side, mode="constant")
+    half = side // 2
+    inner = score[half:clean.shape[0] - side + half + 1, half:clean.shape[1] - side + half + 1]
+    top, left = np.unravel_index(np.argmax(inner), inner.shape)
+    return slice(top, top + side), slice(left, left + side)
+
+
+def plot_detail_panels(images: dict[str, np.ndarray], windows: tuple[tuple[str, float | None, float | None], ...],
+                       path: str | Path, title: str) -> None:
+    """Noisy, denoised and clean ``(H, W)`` images (``images``, the clean one last) as a reader judges them: the
+    whole image in every display window of the modality (named on the figure), a zoomed detail in the first window
+    (its place boxed in the first row), and each image's difference to the clean one on one symmetric scale."""
+    names = list(images)
+    clean = images[names[-1]]
+    rows_, cols_ = detail_box(clean)
+    spread = 3 * float(np.std(images[names[0]] - clean)) or 1.0
+    fig, axes = plt.subplots(len(windows) + 2, len(names), figsize=(3.2 * len(names), 3.2 * (len(windows) + 2)),
+                             squeeze=False)
+    limits = [(float(np.percentile(clean, 1)) if low is None else low,
+               float(np.percentile(clean, 99)) if high is None else high) for _, low, high in windows]
+    for c, name in enumerate(names):
+        image = images[name]
+        for r, ((window, _, _), (low, high)) in enumerate(zip(windows, limits)):
+            axes[r, c].imshow(image.T, cmap="gray", vmin=low, vmax=high, origin="lower")
+            axes[r, c].set_title(f"{name}\n{window}" if r == 0 else window, fontsize=9)
+            if r == 0:
+                axes[r, c].add_patch(plt.Rectangle((rows_.start, cols_.start), rows_.stop - rows_.start,
+                                                   cols_.stop - cols_.start, fill=False, color="tab:orange"))
+        axes[-2, c].imshow(image[rows_, cols_].T, cmap="gray", vmin=limits[0][0], vmax=limits[0][1], origin="lower")
+        axes[-2, c].set_title(f"detail, {windows[0][0]}", fontsize=9)
+        if name == names[-1]:
+            axes[-1, c].axis("off")
+        else:
+            axes[-1, c].imshow((image - clean).T, cmap="RdBu_r", vmin=-spread, vmax=spread, origin="lower")
+            axes[-1, c].set_title(f"{name} - clean (±{spread:.3f})", fontsize=9)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=10)
     save_figure(fig, path)
 
 

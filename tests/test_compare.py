@@ -114,8 +114,8 @@ def test_compare_writes_tables_and_figures(tiny_dataset, tmp_path, monkeypatch):
     assert noisy.is_monotonic_decreasing
     text = (output / "summary.md").read_text()
     assert "LPIPS: unavailable" in text and "BM3D" in text and "PSNR at sigma 0.1" in text
-    for figure in ("panels_all_methods.png", "panels_3x2.png", "panels_5x2.png", "validation_curves.png",
-                   "psnr_vs_noise.png"):
+    for figure in ("panels_all_methods.png", "panels_3x2.png", "panels_5x2.png", "panels_detail.png",
+                   "validation_curves.png", "psnr_vs_noise.png"):
         assert (output / figure).stat().st_size > 1000
 
     weights = output / "models" / "mri_denoising_unet" / "models" / "model.pt"

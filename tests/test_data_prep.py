@@ -445,11 +445,13 @@ def test_sample_volumes_are_the_files_shipped_with_installed_packages():
     sample = sample_volumes()
     photographs = len(SAMPLE_PHOTOGRAPHS)
 
-    assert [s.split for s in sample] == ["training"] * (2 + photographs) + ["validation", "test"]
+    assert [s.split for s in sample] == ["training"] * (3 + photographs) + ["validation"] * 2 + ["test"]
     expected = [("nilearn", "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz", (197, 233, 189)),
                 ("dipy", "test_piesno.nii.gz", (96, 96, 14)),
+                ("pyradiomics-3.0.1", "brain1_image.nii.gz", (256, 256, 25)),
                 *(("skimage", name, None) for name in SAMPLE_PHOTOGRAPHS),
                 ("dipy", "S0_10slices.nii.gz", (128, 128, 10, 1)),
+                ("pyradiomics-3.0.1", "brain2_image.nii.gz", (256, 256, 23)),
                 ("nibabel", "example4d.nii.gz", (128, 96, 24, 2))]
     for source, (package, name, shape) in zip(sample, expected, strict=True):
         assert source.path.is_file()
@@ -464,14 +466,19 @@ def test_ct_sample_keeps_one_real_scan_per_split_and_records_its_terms(tmp_path)
 
     sample = ct_sample_volumes()
     assert {s.path.name: s.split for s in sample} == {
-        "eCT_Supplemental.dcm": "training", "J2K_pixelrep_mismatch.dcm": "training",
-        "explicit_VR-UN.dcm": "validation", "bad_sequence.dcm": "test"}
+        "eCT_Supplemental.dcm": "training", "J2K_pixelrep_mismatch.dcm": "training", "cxr.nii.gz": "training",
+        "lung1_image.nii.gz": "training", "explicit_VR-UN.dcm": "validation", "lung2_image.nii.gz": "validation",
+        "bad_sequence.dcm": "test"}
     assert not any(s.path.name.startswith("693_") for s in sample), "CQ500 (non-commercial) stays out"
+    assert "CC BY 3.0" in next(s.terms for s in sample if s.path.name == "cxr.nii.gz"), "LIDC's attribution"
     manifest = prepare_dataset(sample, tmp_path / "ct", PrepareConfig(modality="ct", size=512))
-    assert manifest.groupby("split").volume_id.unique().map(list).to_dict() == {
-        "test": ["bad_sequence"], "training": ["eCT_Supplemental", "J2K_pixelrep_mismatch"],
-        "validation": ["explicit_VR-UN"]}
+    assert manifest.groupby("split").volume_id.unique().map(sorted).to_dict() == {
+        "test": ["bad_sequence"], "training": ["J2K_pixelrep_mismatch", "cxr", "eCT_Supplemental", "lung1_image"],
+        "validation": ["explicit_VR-UN", "lung2_image"]}
+    assert manifest.volume_id.value_counts()[["cxr", "lung1_image", "lung2_image"]].tolist() == [24, 12, 4]
     assert (manifest.height == 512).all() and set(manifest.lower_value) == {-1000.0}
+    chest = nib.load(str(tmp_path / "ct" / manifest.image[manifest.volume_id == "cxr"].iloc[0])).get_fdata()
+    assert chest.min() * 2000 - 1000 == pytest.approx(-1024), "LIDC's -2048 padding is air, as from DICOM"
     test_slice = nib.load(str(tmp_path / "ct" / manifest.image[manifest.split == "test"].iloc[0]))
     hu = test_slice.get_fdata() * 2000 - 1000
     assert hu.min() >= -1024 and np.median(hu[hu > -200]) == pytest.approx(40, abs=40), "soft tissue in HU"
@@ -488,9 +495,14 @@ def test_xray_sample_tests_on_a_radiograph_no_split_shares(tmp_path):
     splits = {}
     for source in sample:
         splits.setdefault(source.split, []).append(source.path.name)
-    assert splits["test"] == ["RG3_UNCR.dcm"] and "RG1_UNCR.dcm" in splits["training"]
+    assert splits["test"] == ["RG3_UNCR.dcm"] and {"RG1_UNCR.dcm", "leeds.png"} <= set(splits["training"])
+    assert "pipspro.png" in splits["validation"]
     assert not set(splits["training"]) & set(splits["validation"])
     assert all(s.path.is_file() and s.terms for s in sample)
+    projected = sorted((s.path.name, s.projection) for s in sample if s.projection)
+    assert projected == sorted((name, view) for name in ("cxr.nii.gz", "lung1_image.nii.gz", "lung2_image.nii.gz")
+                               for view in ("ap", "lateral"))
+    assert {s.split for s in sample if s.projection} == {"training"}
 
 
 # --- output folder -------------------------------------------------------------------------------------------

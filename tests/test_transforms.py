@@ -260,6 +260,18 @@ def test_window_normalize_maps_hounsfield_units_linearly_and_back():
     torch.testing.assert_close(normalize.inverse(out)["image"].as_tensor(), hu.as_tensor())
 
 
+def test_window_normalize_floor_makes_padding_air_and_keeps_the_rest_invertible():
+    from monai_denoise.transforms import WindowNormalize
+
+    hu = MetaTensor(torch.tensor([[[-2048.0, -1024.0], [0.0, 1000.0]]]), meta={"filename_or_obj": "lidc.nii.gz"})
+    normalize = WindowNormalize(-1000.0, 1000.0, floor=-1024.0)
+    out = normalize(hu)
+    torch.testing.assert_close(out.as_tensor(), torch.tensor([[[-0.012, -0.012], [0.5, 1.0]]]))
+    torch.testing.assert_close(normalize.inverse(out).as_tensor(), torch.tensor([[[-1024.0, -1024.0], [0.0, 1000.0]]]))
+    with pytest.raises(ValueError, match="lidc.nii.gz: contains 1 NaN"):
+        normalize(MetaTensor(torch.tensor([[[float("nan"), 0.0]]]), meta={"filename_or_obj": "lidc.nii.gz"}))
+
+
 def test_window_normalize_takes_a_radiographs_full_scale_and_names_a_file_without_one():
     from monai_denoise.errors import DataError
     from monai_denoise.transforms import FULL_SCALE, WindowNormalize

@@ -133,14 +133,26 @@ class WindowNormalize(_LinearNormalize):
         low: value mapped to 0, in the image's units (e.g. HU).
         high: value mapped to 1, above ``low``; None to take the image's ``meta[FULL_SCALE]``.
         clip: clip the result to [0, 1]. Default False: values outside the window stay outside it, exactly invertible.
+        floor: values below it, in the image's units, become it first (CT: -1024 HU, so the padding outside a
+            reconstruction circle that a NIfTI file keeps, e.g. -2048, is air, as the DICOM reader makes it).
+            None: no floor. Values above it stay exactly invertible.
     """
 
-    def __init__(self, low: float = 0.0, high: float | None = None, clip: bool = False) -> None:
+    def __init__(self, low: float = 0.0, high: float | None = None, clip: bool = False,
+                 floor: float | None = None) -> None:
         if high is not None and not high > low:
             raise ValueError(f"window must satisfy low < high, got {low}, {high}")
         self.low = float(low)
         self.high = high
         self.clip = clip
+        self.floor = floor
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        """Normalise ``img`` (any shape), after raising values below ``floor`` to it."""
+        if self.floor is not None:
+            img = convert_to_tensor(img, track_meta=True, dtype=torch.float32)
+            img = torch.where(img < self.floor, torch.full_like(img, self.floor), img)
+        return super().__call__(img)
 
     def bounds(self, img: torch.Tensor, name: str) -> tuple[float, float, dict]:
         """The window: ``low`` and ``high``, or the image's full scale; a DataError where that is missing."""
