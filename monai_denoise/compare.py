@@ -197,7 +197,8 @@ def run_compare(data_dir: Path, output: Path, config: CompareConfig) -> pd.DataF
         results, clean, names = _evaluate_level(level, key, modality, parser, config, weights, baselines)
         tables += [_rows(method, column, level, names, result, clean, lpips) for method, result in results.items()]
         if level == main_level:
-            _figures({m: r.pred for m, r in results.items()} | {"clean": clean}, names, config, modality, output)
+            _figures({m: r.pred for m, r in results.items()} | {"clean": clean}, names, config, modality,
+                     f"{kind}, {key} {level_text(level)}", output)
 
     table = pd.concat(tables, ignore_index=True)
     write_csv(table, output / "comparison.csv")
@@ -240,7 +241,7 @@ def _markdown(summary: pd.DataFrame, table: pd.DataFrame, kind: str, key: str, l
 
 
 def _figures(examples: dict[str, torch.Tensor], names: list[str], config: CompareConfig, modality: Modality,
-             output: Path) -> None:
+             noise: str, output: Path) -> None:
     picks = sorted({len(names) // 4, len(names) // 2, 3 * len(names) // 4})
 
     def panel(methods: list[str], rows: list[int], path: Path) -> None:
@@ -257,7 +258,8 @@ def _figures(examples: dict[str, torch.Tensor], names: list[str], config: Compar
     detail = picks[len(picks) // 2]
     plot_detail_panels({m: examples[m][detail, 0].clamp(0, 1).numpy() for m in ("noisy input", ranked[0], "clean")},
                        modality.display_windows, output / "panels_detail.png",
-                       f"{names[detail].replace('.nii.gz', '')}: the best method ({ranked[0]}) against the noisy input")
+                       f"{names[detail].replace('.nii.gz', '')}, {noise}: the best method ({ranked[0]}) against the "
+                       "noisy input")
     curves = {b: read_scalars(output / "models" / b / "logs") for b in config.bundles if b not in config.weights}
     if curves:
         plot_validation_curves(curves, output / "validation_curves.png")
