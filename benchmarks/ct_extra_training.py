@@ -25,17 +25,14 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from data_prep import PrepareConfig, prepare_dataset
 from data_prep.sources import SourceVolume, mni_template
-from monai_denoise.compare import CompareConfig, run_compare
 from monai_denoise.modalities import CT
-from monai_denoise.reports import markdown_table, write_csv, write_text
 from monai_denoise.workflows import bundle_dir
 
+from .arms import train_and_score, write_arms
 from .options import json_object, run_main
-from .speed import machine
 
 BUNDLE = "ct_denoising_drunet"
 START = "mri_denoising_drunet"
@@ -62,19 +59,10 @@ def epochs_for(steps: int, data: Path, overrides: dict) -> int:
 def run_arm(extra: int, output: Path, steps: int, overrides: dict) -> dict:
     """Prepare, train and score one arm; its row of the table."""
     data = prepare_arm(extra, output / "data")
-    epochs = epochs_for(steps, data, overrides)
     start = bundle_dir(START) / "models" / "model.pt"
-    config = CompareConfig(bundles=(BUNDLE,), epochs=epochs, baselines=False,
-                           overrides={**overrides, "finetune_from": str(start)})
-    run_compare(data, output / "compare", config)
-    record = torch.load(output / "compare" / "models" / BUNDLE / "models" / "checkpoint_last.pt", map_location="cpu",
-                        weights_only=True)["best_model"]
-    comparison = pd.read_csv(output / "compare" / "comparison.csv")
-    scores = comparison[comparison.method == BUNDLE].groupby("noise_i0")[["psnr", "ssim"]].mean()
+    scores = train_and_score(BUNDLE, data, output, epochs_for(steps, data, overrides), start, overrides, "i0")
     return {"extra_slices": extra, "training_slices": len(json.loads((data / "datalist.json").read_text())["training"]),
-            "epochs": epochs, "best_val_psnr": record["best_metric"], "best_epoch": record["best_epoch"],
-            **{f"test_psnr_i0_{i0:g}": row.psnr for i0, row in scores.iterrows()},
-            **{f"test_ssim_i0_{i0:g}": row.ssim for i0, row in scores.iterrows()}}
+            **scores}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -96,16 +84,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     args = parse_args(argv)
     table = pd.DataFrame([run_arm(n, args.output / f"extra_{n}", args.steps, args.overrides)
                           for n in args.extra_slices])
-    write_csv(table, args.output / "extra_training.csv")
-    text = "\n\n".join([
-        "# CT denoiser: MRI slices with CT noise added to the CT training slices",
-        f"Machine: {', '.join(f'{k} {v}' for k, v in machine().items())}.",
-        f"`{BUNDLE}` fine-tuned from `{START}` for {args.steps} optimiser steps per arm; validation: the mean PSNR "
-        "over the bundle's `val_levels` on the validation slice; test: the held-out slice, by `monai-denoise compare`.",
-        markdown_table(table.round(3)),
-    ]) + "\n"
-    write_text(text, args.output / "extra_training.md")
-    print("\n" + text, flush=True)
+    write_arms(table, args.output, "extra_training", "CT denoiser: MRI slices with CT noise added to the CT training "
+               "slices", f"`{BUNDLE}` fine-tuned from `{START}` for {args.steps} optimiser steps per arm; validation: "
+               "the mean PSNR over the bundle's `val_levels` on the validation slices; test: the held-out slice, by "
+               "`monai-denoise compare`.")
     return table
 
 

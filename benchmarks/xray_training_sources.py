@@ -30,17 +30,14 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from data_prep import PrepareConfig, prepare_dataset
 from data_prep.sources import SourceVolume
-from monai_denoise.compare import CompareConfig, run_compare
 from monai_denoise.modalities import XRAY
-from monai_denoise.reports import markdown_table, write_csv, write_text
 from monai_denoise.workflows import bundle_dir
 
+from .arms import train_and_score, write_arms
 from .options import json_object, run_main
-from .speed import machine
 
 BUNDLE = "xray_denoising_drunet"
 ARMS = ("cr", "phantom", "drr")
@@ -70,17 +67,8 @@ def run_arm(arm: str, output: Path, steps: int, overrides: dict) -> dict:
                     PrepareConfig(modality=XRAY.name, size=XRAY.prepare_size, command=sys.argv), overwrite=True)
     epochs = max(1, round(steps / steps_per_epoch(data, overrides)))
     start = bundle_dir(BUNDLE) / "models" / "model.pt"
-    config = CompareConfig(bundles=(BUNDLE,), epochs=epochs, baselines=False,
-                           overrides={**overrides, "finetune_from": str(start)})
-    run_compare(data, output / "compare", config)
-    record = torch.load(output / "compare" / "models" / BUNDLE / "models" / "checkpoint_last.pt", map_location="cpu",
-                        weights_only=True)["best_model"]
-    comparison = pd.read_csv(output / "compare" / "comparison.csv")
-    scores = comparison[comparison.method == BUNDLE].groupby("noise_photons")[["psnr", "ssim"]].mean()
     return {"arm": arm, "training_tiles": len(json.loads((data / "datalist.json").read_text())["training"]),
-            "epochs": epochs, "best_val_psnr": record["best_metric"], "best_epoch": record["best_epoch"],
-            **{f"test_psnr_{p:g}_photons": row.psnr for p, row in scores.iterrows()},
-            **{f"test_ssim_{p:g}_photons": row.ssim for p, row in scores.iterrows()}}
+            **train_and_score(BUNDLE, data, output, epochs, start, overrides, "photons")}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -101,17 +89,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     """Run every arm, print and write the table; return it."""
     args = parse_args(argv)
     table = pd.DataFrame([run_arm(arm, args.output / arm, args.steps, args.overrides) for arm in args.arms])
-    write_csv(table, args.output / "training_sources.csv")
-    text = "\n\n".join([
-        "# Radiograph denoiser: what each kind of training image adds",
-        f"Machine: {', '.join(f'{k} {v}' for k, v in machine().items())}.",
-        f"`{BUNDLE}` fine-tuned from its shipped weights for {args.steps} optimiser steps per arm; validation: the "
-        "mean PSNR over the bundle's `val_levels` on the validation tiles; test: the held-out ankle radiograph's "
-        "tiles, by `monai-denoise compare`.",
-        markdown_table(table.round(3)),
-    ]) + "\n"
-    write_text(text, args.output / "training_sources.md")
-    print("\n" + text, flush=True)
+    write_arms(table, args.output, "training_sources", "Radiograph denoiser: what each kind of training image adds",
+               f"`{BUNDLE}` fine-tuned from its shipped weights for {args.steps} optimiser steps per arm; validation: "
+               "the mean PSNR over the bundle's `val_levels` on the validation tiles; test: the held-out ankle "
+               "radiograph's tiles, by `monai-denoise compare`.")
     return table
 
 
