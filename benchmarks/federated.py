@@ -28,9 +28,9 @@ import torch
 from monai_denoise.errors import DataError
 from monai_denoise.federated import DATA_DIR_VARIABLE
 from monai_denoise.federated_job import write_job
-from monai_denoise.metrics import image_metrics
+from monai_denoise.evaluation import score_network, evaluation_set
 from monai_denoise.reports import markdown_table, write_csv, write_text
-from monai_denoise.workflows import denoise, load_network, noisy_set, parse, train_bundle
+from monai_denoise.workflows import parse, train_bundle
 
 from .options import run_main
 from .speed import machine
@@ -63,9 +63,8 @@ def split_sites(data: Path, sites: int, output: Path) -> list[Path]:
 def test_scores(bundle: str, data: Path, weights: Path) -> dict[str, float]:
     """Mean PSNR / SSIM / MAE of ``weights`` on the test split's seeded noisy slices."""
     parser = parse(bundle, ["train", "evaluate"], dataset_dir=str(data))
-    noisy, clean, _ = noisy_set(parser)
-    scores = image_metrics(denoise(parser, load_network(parser, weights), noisy), clean)
-    return {name: float(scores[name].mean()) for name in ("psnr", "ssim", "mae")}
+    scores = score_network(parser, weights, evaluation_set(parser)).mean()
+    return {name: scores[name] for name in ("psnr", "ssim", "mae")}
 
 
 def run_federation(job: Path, workspace: Path, sites: list[Path]) -> float:

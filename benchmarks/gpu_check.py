@@ -15,7 +15,7 @@ config left to pick its own ``device`` and ``amp`` (``cuda:0`` and AMP where a G
    ``benchmarks.speed`` times it on the CPU;
 3. quality: ``inference.json`` with the shipped weights on the held-out EPI run (each frame with the
    quality benchmark's seeded noise, ``--condition``), scored against the clean frame by
-   ``benchmarks.quality.scores``; then the same ``inference.json`` on the CPU;
+   ``monai_denoise.evaluation.volume_scores``; then the same ``inference.json`` on the CPU;
 4. the CPU figures: ``benchmarks.speed`` on the same bundles, data and overrides (``--cpu-steps`` steps: its
    Ignite loop gives the CPU steps/s, its per-slice time the CPU inference time).
 
@@ -47,6 +47,7 @@ from torch import nn
 
 from data_prep import PrepareConfig, prepare_dataset, sample_volumes
 from monai_denoise.errors import DataError
+from monai_denoise.evaluation import volume_scores
 from monai_denoise.modalities import MRI
 from monai_denoise.reports import markdown_table, write_csv, write_text
 from monai_denoise.workflows import (
@@ -60,7 +61,7 @@ from monai_denoise.workflows import (
 
 from . import speed
 from .options import json_object, run_main
-from .quality import Condition, HeldOutVolume, held_out_volumes, noisy_volume, scores
+from .quality import Condition, HeldOutVolume, held_out_volumes, noisy_volume
 
 SHIPPED = list(shipped_weights(MRI))
 """The MRI bundles with shipped weights."""
@@ -181,7 +182,7 @@ def write_noisy(volumes: list[HeldOutVolume], condition: Condition, folder: Path
     for volume in volumes:
         noisy = noisy_volume(volume, condition).numpy().astype(np.float32)
         nib.save(nib.Nifti1Image(noisy, np.eye(4)), str(folder / f"{volume.name}.nii.gz"))
-        psnr.append(scores(noisy, volume.clean)["psnr"])
+        psnr.append(volume_scores(noisy, volume.clean)["psnr"])
     return float(np.mean(psnr))
 
 
@@ -193,7 +194,8 @@ def inference_psnr(bundle: str, volumes: list[HeldOutVolume], noisy: Path, outpu
         workflow = run_workflow(bundle, ["inference"], "infer", dataset_dir=str(noisy), output_dir=str(output),
                                 **overrides)
     amp = "AMP on" if workflow.parser.get_parsed_content("evaluator").amp else "AMP off"
-    psnr = [scores(np.asarray(nib.load(output / f"{v.name}.nii.gz").dataobj, dtype=np.float32), v.clean)["psnr"]
+    psnr = [volume_scores(np.asarray(nib.load(output / f"{v.name}.nii.gz").dataobj, dtype=np.float32),
+                          v.clean)["psnr"]
             for v in volumes]
     return float(np.mean(psnr)), f"{conv.get('ran_on', 'no convolution')}, {amp}"
 

@@ -12,9 +12,14 @@ true Poisson-Gaussian parameters), with ``--overrides`` applied to every bundle 
 ray, radiographs ``photons`` per pixel at full scale; default the modality's levels). The compare output lands in
 ``OUTPUT/compare``.
 
-Writes ``quality.csv`` (mean PSNR, SSIM and MAE per noise level and method over the test images, with each network's
-gain over the noisy input and its difference from the best classical method and from every other network) and
-``quality.md`` (machine, data, weights and those tables), prints them, asserts nothing.
+Every network with weights is scored as compare scores it (its bundle's inferer: x8 where the bundle self-ensembles)
+and, where that is an ensemble, plain (``<bundle> plain``); ``--adapt`` adds each after ``adapt.json`` on the noisy
+test images themselves (``<bundle> adapted``, :mod:`benchmarks.adaptation`), ``--adapt-iterations`` long.
+
+Writes ``quality.csv`` (mean PSNR, SSIM and MAE per noise level and method over the test images, seconds per
+512x512 image (the measured seconds per test image scaled by its pixel count), with each network's gain over the
+noisy input and its difference from the best classical method and from every other network) and ``quality.md``
+(machine, data, weights and those tables), prints them, asserts nothing.
 """
 
 from __future__ import annotations
@@ -37,18 +42,45 @@ from monai_denoise.compare import (
 from monai_denoise.errors import DataError
 from monai_denoise.modalities import MODALITIES, Modality
 from monai_denoise.reports import markdown_table, write_csv, write_text
-from monai_denoise.workflows import parse_weights, shipped_weights
+from monai_denoise.evaluation import evaluation_set, score_network
+from monai_denoise.workflows import parse, parse_weights, shipped_weights
 
+from .adaptation import adapted_score, without_ensemble
 from .options import json_object, run_main
 from .speed import machine
 
 NOISY = "noisy input"
 
 
-def level_means(comparison: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Mean PSNR, SSIM and MAE per noise level and method of compare's per-image table (``column``: its level)."""
-    means = comparison.groupby([column, "method"], sort=False)[["psnr", "ssim", "mae"]].mean().reset_index()
-    return means.rename(columns={column: "level"})
+MEGAPIXEL_512 = 512 * 512
+
+
+def level_means(comparison: pd.DataFrame, column: str, pixels: int) -> pd.DataFrame:
+    """Mean PSNR, SSIM and MAE per noise level and method of compare's per-image table (``column``: its level), and
+    the seconds per 512x512 image (``seconds_per_slice`` of images of ``pixels`` pixels, scaled)."""
+    comparison = comparison.assign(seconds_per_512=comparison.seconds_per_slice * MEGAPIXEL_512 / pixels)
+    means = comparison.groupby([column, "method"], sort=False)[["psnr", "ssim", "mae", "seconds_per_512"]].mean()
+    return means.reset_index().rename(columns={column: "level"})
+
+
+def network_variants(modality: Modality, data: Path, weights: dict[str, Path], levels: list[float], adapt: bool,
+                     iterations: int, output: Path, overrides: dict) -> pd.DataFrame:
+    """Per-image rows (compare's columns) of each network plain where its bundle self-ensembles, and adapted."""
+    key, rows = modality.noise_model.level, []
+    for bundle, path in weights.items():
+        for level in levels:
+            parser = parse(bundle, ["train", "evaluate"], dataset_dir=str(data), **overrides, **{f"noise#{key}": level})
+            test = evaluation_set(parser)
+            found = {}
+            if parser.config.get("self_ensemble", 1) > 1:
+                found["plain"] = score_network(without_ensemble(parser), path, test)
+            if adapt:
+                found["adapted"] = adapted_score(bundle, path, parser, test, output / "adapted" / f"{bundle}_{level:g}",
+                                                 iterations, overrides)
+            rows += [scored.scores.assign(**{f"noise_{key}": level, "method": f"{bundle} {name}",
+                                             "seconds_per_slice": scored.seconds / len(test.names)})
+                     for name, scored in found.items()]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
 def with_gaps(means: pd.DataFrame, networks: tuple[str, ...]) -> pd.DataFrame:
@@ -81,6 +113,7 @@ def report(table: pd.DataFrame, modality: Modality, data: Path, weights: dict[st
     shown = pd.DataFrame({
         key: table.level.map(level_text), "method": table.method, "PSNR (dB)": table.psnr.map("{:.2f}".format),
         "SSIM": table.ssim.map("{:.4f}".format), "MAE": table.mae.map("{:.4f}".format),
+        "s / 512x512": table.seconds_per_512.map("{:.3f}".format),
         "gain over noisy (dB)": table.gain_over_noisy.map(signed),
         "vs best classical (dB)": table.vs_classical.map(signed),
         "SSIM vs best classical": table.ssim_vs_classical.map(lambda v: "" if pd.isna(v) else f"{v:+.4f}"),
@@ -120,6 +153,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      help="levels of the modality's dose parameter (default: the modality's)")
     cli.add_argument("--overrides", type=json_object, default={}, metavar="JSON",
                      help='config overrides for every bundle, e.g. \'{"noise#views": 360}\'')
+    cli.add_argument("--adapt", action="store_true",
+                     help="add each network after adapt.json on the noisy test images themselves")
+    cli.add_argument("--adapt-iterations", type=int, default=400, help="adaptation iterations (default 400)")
     return cli.parse_args(argv)
 
 
@@ -143,10 +179,17 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     config = CompareConfig(epochs=args.epochs, weights=weights, overrides=args.overrides,
                            noise_levels=tuple(args.noise_levels))
     run_compare(data, args.output / "compare", config)
+    column = f"noise_{modality.noise_model.level}"
     comparison = pd.read_csv(args.output / "compare" / "comparison.csv")
-    table = with_gaps(level_means(comparison, f"noise_{modality.noise_model.level}"), networks)
-    write_csv(table, args.output / "quality.csv")
+    extra = network_variants(modality, data, weights, sorted(comparison[column].unique()), args.adapt,
+                             args.adapt_iterations, args.output, args.overrides)
+    comparison = pd.concat([comparison, extra], ignore_index=True)
+    pixels = int(evaluation_set(parse(networks[0], ["train", "evaluate"], dataset_dir=str(data),
+                                      **args.overrides)).noisy[0, 0].numel())
     trained = [b for b in networks if b not in weights]
+    networks = (*networks, *extra.get("method", pd.Series(dtype=str)).unique())
+    table = with_gaps(level_means(comparison, column, pixels), networks)
+    write_csv(table, args.output / "quality.csv")
     text = report(table, modality, data, weights, trained, args.epochs, networks)
     write_text(text, args.output / "quality.md")
     print("\n" + text, flush=True)

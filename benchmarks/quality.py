@@ -50,15 +50,14 @@ from monai_denoise.baselines import (
     nl_means,
     remove_rician_bias,
     rician_bias_corrected,
-    tune,
 )
 from monai_denoise.bundle import BUNDLES
 from monai_denoise.errors import DataError
 from monai_denoise.inferers import NoiseLevelInferer
-from monai_denoise.metrics import image_metrics
+from monai_denoise.evaluation import evaluation_set, tune_baseline, volume_scores
 from monai_denoise.reports import markdown_table, write_csv, write_text
 from monai_denoise.transforms import PercentileNormalize, SyntheticNoise, item_seed
-from monai_denoise.workflows import load_network, noisy_set, parse, parse_weights, run_workflow
+from monai_denoise.workflows import load_network, parse, parse_weights, run_workflow
 
 from .options import json_object, run_main
 from .speed import machine
@@ -218,18 +217,8 @@ def nlm_strength(data: Path | None, condition: Condition) -> float:
         return 0.8
     parser = parse(next(iter(BUNDLES)), ["train"], dataset_dir=str(data),
                    **{"noise#type": condition.kind, "noise#sigma": condition.sigma})
-    noisy, clean, _ = noisy_set(parser)
     baseline = next(b for b in BASELINES if b.denoiser is nl_means)
-    return float(tune(baseline, noisy, clean, condition.sigma)["h_factor"])
-
-
-def scores(pred: np.ndarray, clean: torch.Tensor) -> dict[str, float]:
-    """PSNR over the whole volume, mean axial-slice SSIM and MAE of ``pred`` (clamped to [0, 1])."""
-    pred_t = torch.from_numpy(np.asarray(pred, dtype=np.float32)).clamp(0.0, 1.0)
-    mse = float(((pred_t - clean) ** 2).mean())
-    slices = image_metrics(pred_t.permute(2, 0, 1)[:, None], clean.permute(2, 0, 1)[:, None])
-    return {"psnr": 10.0 * np.log10(1.0 / mse), "ssim": float(slices["ssim"].mean()),
-            "mae": float((pred_t - clean).abs().mean())}
+    return float(tune_baseline(baseline, evaluation_set(parser), condition.sigma)["h_factor"])
 
 
 def methods(condition: Condition, networks: dict[str, VolumeDenoiser], adapted: dict[str, VolumeDenoiser],
@@ -263,7 +252,7 @@ def evaluate(volumes: list[HeldOutVolume], conditions: list[Condition], networks
             noisy = noisy_volume(volume, condition).numpy()
             outputs: dict[str, np.ndarray] = {}
             rows.append({"condition": str(condition), "volume": volume.name, "method": "noisy input",
-                         **scores(noisy, volume.clean), "seconds_per_volume": 0.0})
+                         **volume_scores(noisy, volume.clean), "seconds_per_volume": 0.0})
             for name, (run, source) in methods(condition, networks, adapted, h_factor).items():
                 start = time.perf_counter()
                 if source is None:
@@ -273,7 +262,7 @@ def evaluate(volumes: list[HeldOutVolume], conditions: list[Condition], networks
                     outputs[name] = remove_rician_bias(outputs[source], condition.sigma)
                     seconds = rows_seconds(rows, str(condition), volume.name, source)
                 rows.append({"condition": str(condition), "volume": volume.name, "method": name,
-                             **scores(outputs[name], volume.clean), "seconds_per_volume": seconds})
+                             **volume_scores(outputs[name], volume.clean), "seconds_per_volume": seconds})
                 print(f"{condition} {volume.name} {name}: PSNR {rows[-1]['psnr']:.2f} dB, "
                       f"SSIM {rows[-1]['ssim']:.4f}, {seconds:.1f} s", flush=True)
     table = pd.DataFrame(rows)

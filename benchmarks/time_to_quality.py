@@ -24,13 +24,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from monai_denoise.baselines import BASELINES, apply
+from monai_denoise.baselines import BASELINES
 from monai_denoise.bundle import BUNDLES
 from monai_denoise.errors import DataError
-from monai_denoise.metrics import image_metrics
+from monai_denoise.evaluation import score_baseline, evaluation_set
 from monai_denoise.reports import markdown_table, read_scalars, save_figure, write_csv, write_text
 from monai_denoise.handlers import checkpoint_progress
-from monai_denoise.workflows import noisy_set, parse, run_workflow
+from monai_denoise.workflows import parse, run_workflow
 
 from .options import json_object, run_main
 from .speed import machine
@@ -41,10 +41,9 @@ RUN_SETTINGS = "run_settings.json"
 def bm3d_validation_psnr(bundle: str, data: Path, configs: list[Path], overrides: dict) -> float:
     """Mean PSNR of BM3D (true sigma) on the bundle's seeded noisy validation slices."""
     parser = parse(bundle, ["train"], configs, dataset_dir=str(data), **overrides)
-    noisy, clean, _ = noisy_set(parser)
     sigma = float(parser.get_parsed_content("noise#sigma"))
     bm3d = next(b for b in BASELINES if b.name == "BM3D")
-    return float(image_metrics(apply(bm3d, noisy, sigma, {}), clean)["psnr"].mean())
+    return score_baseline(bm3d, evaluation_set(parser), sigma).mean()["psnr"]
 
 
 def training_curve(log_dir: Path) -> pd.DataFrame:

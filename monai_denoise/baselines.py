@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from itertools import product
 
 import bm3d
 import numpy as np
@@ -21,7 +20,6 @@ from scipy import ndimage
 from skimage.restoration import denoise_nl_means
 
 from .anscombe import gat_bm3d
-from .metrics import image_metrics
 from .transforms.noise_level import estimate_noise_sigma
 
 Denoiser = Callable[..., np.ndarray]
@@ -96,7 +94,7 @@ class Baseline:
     Attributes:
         name: the method's name in tables.
         denoiser: ``denoiser(image, **noise_arguments, **params)`` -> the denoised ``(H, W)`` image.
-        grid: parameter name -> values searched on validation images (see :func:`tune`).
+        grid: parameter name -> values searched on validation images (see :func:`monai_denoise.evaluation.tune_baseline`).
         noise_args: denoiser argument -> key of the noise section whose true value it is given; default the
             MRI baselines' ``{"sigma": "sigma"}``; ``{}`` for a method that sees the image alone.
     """
@@ -189,13 +187,3 @@ def apply(baseline: Baseline, images: torch.Tensor, noise: Mapping | float, para
     array = images.detach().cpu().numpy().astype(np.float64)
     out = np.stack([baseline(a[0], noise, **params)[None] for a in array])
     return torch.from_numpy(out.astype(np.float32))
-
-
-def tune(baseline: Baseline, noisy: torch.Tensor, clean: torch.Tensor, noise: Mapping | float) -> dict:
-    """The grid point with the best mean PSNR on validation ``(noisy, clean)`` images at noise section ``noise``
-    (or a sigma); ``{}`` without a grid, which runs nothing."""
-    candidates = [dict(zip(baseline.grid, values)) for values in product(*baseline.grid.values())]
-    if len(candidates) == 1:
-        return candidates[0]
-    scores = [float(image_metrics(apply(baseline, noisy, noise, p), clean)["psnr"].mean()) for p in candidates]
-    return candidates[int(np.argmax(scores))]

@@ -13,7 +13,6 @@ classical baselines (``NoiseModel.baselines``).
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,16 +20,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .baselines import Baseline, apply, tune
+from .baselines import Baseline
 from .bundle import BUNDLES
 from .errors import DataError
-from .metrics import image_metrics
+from .evaluation import Scored, EvaluationSet, score_baseline, score_network, score_noisy, evaluation_set
 from .modalities import MRI, Modality, get_modality
 from .noise_models import noise_model
 from .perceptual import LPIPSMetric, LPIPSUnavailable
 from .reports import (markdown_table, plot_detail_panels, plot_panels, plot_psnr_vs_noise, plot_validation_curves,
                       read_scalars, summarize, write_csv, write_text)
-from .workflows import bundle_dir, denoise, load_network, noisy_set, parse, train_bundle
+from .workflows import bundle_dir, load_network, parse, train_bundle
 
 METRICS = ("psnr", "ssim", "mae", "mse", "lpips")
 
@@ -67,14 +66,6 @@ class CompareConfig:
     weights: dict[str, Path] = field(default_factory=dict)
 
 
-@dataclass
-class _Result:
-    pred: torch.Tensor
-    seconds: float
-    parameters: int | None = None
-    settings: str = ""
-
-
 def dataset_modality(data_dir: Path) -> Modality:
     """The modality of a prepared dataset: ``modality`` in its ``provenance.json`` (MRI where either is absent, as in
     datasets prepared before there were other modalities)."""
@@ -106,13 +97,11 @@ def level_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() and abs(value) >= 1 else str(value)
 
 
-def _rows(method: str, column: str, level: float, names: list[str], result: _Result, clean: torch.Tensor,
-          lpips: LPIPSMetric | None) -> pd.DataFrame:
-    scores = {k: v.numpy() for k, v in image_metrics(result.pred, clean).items()}
-    scores["lpips"] = lpips(result.pred, clean).numpy() if lpips else np.full(len(names), np.nan)
-    return pd.DataFrame({column: level, "method": method, "settings": result.settings, "image": names,
-                         **scores, "seconds_per_slice": result.seconds / len(names),
-                         "parameters": result.parameters})
+def _rows(method: str, column: str, level: float, result: Scored, lpips: bool) -> pd.DataFrame:
+    scores = result.scores if lpips else result.scores.assign(lpips=np.nan)
+    table = scores.assign(**{column: level, "method": method, "settings": result.settings,
+                             "seconds_per_slice": result.seconds / len(scores), "parameters": result.parameters})
+    return table[[column, "method", "settings", "image", *METRICS, "seconds_per_slice", "parameters"]]
 
 
 def _train_missing(config: CompareConfig, data_dir: Path, output: Path, extra: list[Path]) -> dict[str, Path]:
@@ -131,34 +120,23 @@ def _train_missing(config: CompareConfig, data_dir: Path, output: Path, extra: l
     return weights
 
 
-def _evaluate_level(level: float, key: str, modality: Modality, parser, config: CompareConfig,
-                    weights: dict[str, Path], baselines: tuple[Baseline, ...]
-                    ) -> tuple[dict[str, _Result], torch.Tensor, list[str]]:
+def _evaluate_level(level: float, key: str, parser, config: CompareConfig, weights: dict[str, Path],
+                    baselines: tuple[Baseline, ...], lpips: LPIPSMetric | None) -> tuple[dict[str, Scored], EvaluationSet]:
     """Every method on the seeded noisy test slices at noise ``level`` of noise section key ``key``; baselines tuned
     on the validation slices at that level alone (not at each of a bundle's ``val_levels``), given the level's noise
     section."""
     at_level = {f"noise#{key}": level}
     val_parser = parser(config.bundles[0], ["train"], **at_level, val_levels=None)
     noise = val_parser.get_parsed_content("noise")
-    val_noisy, val_clean, _ = noisy_set(val_parser)
-    noisy, clean, names = noisy_set(parser(config.bundles[0], ["train", "evaluate"], **at_level))
-    if modality.clip_labels:  # scored over [0, 1], as the bundles' evaluate.json does
-        val_clean, clean = val_clean.clamp(0.0, 1.0), clean.clamp(0.0, 1.0)
-    results = {"noisy input": _Result(noisy, 0.0)}
+    validation = evaluation_set(val_parser)
+    test = evaluation_set(parser(config.bundles[0], ["train", "evaluate"], **at_level))
+    results = {"noisy input": score_noisy(test, lpips)}
     for bundle in config.bundles:
-        bundle_parser = parser(bundle, ["train", "evaluate"], **at_level)
-        network = load_network(bundle_parser, weights[bundle])
-        start = time.perf_counter()
-        pred = denoise(bundle_parser, network, noisy)
-        results[bundle] = _Result(pred, time.perf_counter() - start, sum(p.numel() for p in network.parameters()))
+        results[bundle] = score_network(parser(bundle, ["train", "evaluate"], **at_level), weights[bundle], test, lpips)
     for baseline in baselines:
-        params = tune(baseline, val_noisy, val_clean, noise)
-        start = time.perf_counter()
-        pred = apply(baseline, noisy, noise, params)
-        result = _Result(pred, time.perf_counter() - start, settings=", ".join(f"{k} {v}" for k, v in params.items()))
-        results[baseline.name] = result
+        results[baseline.name] = result = score_baseline(baseline, test, noise, validation, lpips)
         print(f"  {baseline.name} ({result.settings}): {result.seconds:.1f} s", flush=True)
-    return results, clean, names
+    return results, test
 
 
 def run_compare(data_dir: Path, output: Path, config: CompareConfig) -> pd.DataFrame:
@@ -194,10 +172,10 @@ def run_compare(data_dir: Path, output: Path, config: CompareConfig) -> pd.DataF
     tables = []
     for level in sorted({main_level, *map(float, config.noise_levels or model.levels)}):
         print(f"\n=== evaluate at {kind} {key} {level} ===", flush=True)
-        results, clean, names = _evaluate_level(level, key, modality, parser, config, weights, baselines)
-        tables += [_rows(method, column, level, names, result, clean, lpips) for method, result in results.items()]
+        results, test = _evaluate_level(level, key, parser, config, weights, baselines, lpips)
+        tables += [_rows(method, column, level, result, lpips is not None) for method, result in results.items()]
         if level == main_level:
-            _figures({m: r.pred for m, r in results.items()} | {"clean": clean}, names, config, modality,
+            _figures({m: r.pred for m, r in results.items()} | {"clean": test.clean}, test.names, config, modality,
                      f"{kind}, {key} {level_text(level)}", output)
 
     table = pd.concat(tables, ignore_index=True)

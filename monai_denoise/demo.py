@@ -2,8 +2,8 @@
 
 1. prepare the sample (MNI152 T1, dipy test_piesno and photographs -> training, dipy b0 -> validation,
 EPI BOLD -> test),
-2. train the U-Net bundle (``train.json``), 3. evaluate it on the seeded noisy test split
-(``evaluate.json``) next to the noisy input and a Gaussian filter tuned on validation,
+2. train the U-Net bundle (``train.json``), 3. score it on the seeded noisy test split (the bundle's own
+evaluation, :mod:`monai_denoise.evaluation`) next to the noisy input and a Gaussian filter tuned on validation,
 4. denoise the held-out EPI series (``inference.json``), 5. write tables and figures,
 6. for every other modality (CT, radiographs): prepare its embedded sample and score the bundles that ship weights
 on its held-out images (seeded noise at the modality's default dose) with ``monai-denoise compare``: metrics and
@@ -20,13 +20,13 @@ import pandas as pd
 
 from data_prep import PrepareConfig, prepare_dataset, sample_volumes
 
-from .baselines import BASELINES, apply, tune
+from .baselines import BASELINES
 from .bundle import BUNDLES
 from .compare import CompareConfig, run_compare
-from .metrics import image_metrics
+from .evaluation import score_baseline, score_network, score_noisy, evaluation_set
 from .modalities import MODALITIES, Modality
 from .reports import plot_panels, plot_training_curves, read_scalars, summarize, write_csv
-from .workflows import bundle_dir, denoise, load_network, noisy_set, parse, run_workflow, shipped_weights
+from .workflows import bundle_dir, parse, run_workflow, shipped_weights
 
 BUNDLE = "mri_denoising_unet"
 DEMO_EPOCHS = 70
@@ -57,19 +57,15 @@ def run_demo(output: Path, epochs: int | None = None, overwrite: bool = False) -
     iterations_per_epoch = trainer.trainer.state.epoch_length
 
     _stage("3/6 evaluate on the held-out test volume (seeded noise) next to the baselines")
-    run_workflow(BUNDLE, ["train", "evaluate"], "train", dataset_dir=str(data), output_dir=str(train_dir))
     parser = parse(BUNDLE, ["train", "evaluate"], dataset_dir=str(data))
-    val_noisy, val_clean, _ = noisy_set(parse(BUNDLE, ["train"], dataset_dir=str(data)))
-    noisy, clean, names = noisy_set(parser)
-    denoised = denoise(parser, load_network(parser, train_dir / "models" / "model.pt"), noisy)
+    validation, test = evaluation_set(parse(BUNDLE, ["train"], dataset_dir=str(data))), evaluation_set(parser)
     sigma = float(parser["noise"]["sigma"])
-    gaussian = next(b for b in BASELINES if b.name == "Gaussian filter")
-    params = tune(gaussian, val_noisy, val_clean, sigma)
-    methods = {"noisy input": noisy, f"Gaussian filter ({params['width']} px)": apply(gaussian, noisy, sigma, params),
-               "U-Net bundle": denoised}
-    table = pd.concat([pd.DataFrame({"method": method, "image": names,
-                                     **{k: v.numpy() for k, v in image_metrics(images, clean).items()}})
-                       for method, images in methods.items()], ignore_index=True)
+    gaussian = score_baseline(next(b for b in BASELINES if b.name == "Gaussian filter"), test, sigma, validation)
+    methods = {"noisy input": score_noisy(test), f"Gaussian filter ({gaussian.settings})": gaussian,
+               "U-Net bundle": score_network(parser, train_dir / "models" / "model.pt", test)}
+    table = pd.concat([pd.concat([pd.Series(method, index=scored.scores.index, name="method"), scored.scores], axis=1)
+                       for method, scored in methods.items()], ignore_index=True)
+    names, clean = test.names, test.clean
     summary = summarize(table)
     write_csv(table, report / "metrics.csv")
     write_csv(summary, report / "summary.csv")
@@ -81,10 +77,10 @@ def run_demo(output: Path, epochs: int | None = None, overwrite: bool = False) -
 
     _stage("5/6 figures")
     picks = [len(names) // 4, len(names) // 2, 3 * len(names) // 4]
-    columns = {m: [images[i, 0].clamp(0, 1).numpy() for i in picks] for m, images in methods.items()}
+    columns = {m: [scored.pred[i, 0].numpy() for i in picks] for m, scored in methods.items()}
     columns["clean"] = [clean[i, 0].numpy() for i in picks]
     plot_panels(columns, [names[i].replace(".nii.gz", "") for i in picks], report / "panels.png")
-    reference = {"noisy input": float(image_metrics(val_noisy, val_clean)["psnr"].mean())}
+    reference = {"noisy input": score_noisy(validation).mean()["psnr"]}
     plot_training_curves(read_scalars(train_dir / "logs"), report / "training_curves.png", iterations_per_epoch,
                          reference)
 

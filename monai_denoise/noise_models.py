@@ -35,6 +35,8 @@ class NoiseModel:
         baselines: the function that lists the classical baselines of this noise, set fairly (dotted name):
             ``baselines(noise)`` -> ``monai_denoise.baselines.Baseline`` items for noise section ``noise``.
         title: the noise in report titles; empty to print the section's ``type`` (``gaussian``, ``rician``).
+        recorruption: how ``adapt.json``'s recorrupted pairs follow this noise on a user's scans
+            (:data:`monai_denoise.transforms.RECORRUPTIONS`).
     """
 
     types: tuple[str, ...]
@@ -46,6 +48,7 @@ class NoiseModel:
     level_label: str
     baselines: str
     title: str = ""
+    recorruption: str = "white"
 
     def describe(self, noise: Mapping) -> str:
         """The noise of section ``noise`` in a report title: ``low-dose CT``, ``gaussian``, ``gaussian/rician``."""
@@ -96,6 +99,7 @@ LOW_DOSE_CT = NoiseModel(
     level_label="I0 (incident photons per ray; more is less noise)",
     baselines="monai_denoise.baselines.ct_baselines",
     title="low-dose CT",
+    recorruption="local",
 )
 """Low-dose CT noise simulated in the projection domain (HU images)."""
 
@@ -109,6 +113,7 @@ POISSON_GAUSSIAN = NoiseModel(
     level_label="photons per pixel at full scale (more is less noise)",
     baselines="monai_denoise.baselines.xray_baselines",
     title="Poisson-Gaussian",
+    recorruption="signal_dependent",
 )
 """A detector's quantum (Poisson) and electronic (Gaussian) noise on a linear signal (radiographs)."""
 

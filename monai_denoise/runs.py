@@ -30,10 +30,11 @@ def check_planned_run(trainer: Trainer, source: str, validation_interval: int | 
 
 
 def refuse_adaptation(reason: str) -> None:
-    """Stop an ``adapt.json`` run of a modality whose noise its adaptation does not model, before anything is read
-    or written.
+    """Stop an ``adapt.json`` run of a modality where adaptation was measured to mislead, before anything is read or
+    written; an empty ``reason`` (``--adaptation_refused ''``) lets it run.
 
     Raises:
-        DataError: always, with ``reason`` (``Modality.adaptation_refused``: why, and what to do instead).
+        DataError: with ``reason`` (``Modality.adaptation_refused``: the measurement, and what to do instead).
     """
-    raise DataError(reason)
+    if reason:
+        raise DataError(reason)

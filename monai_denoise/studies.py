@@ -11,14 +11,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .errors import DataError  # noqa: E402
-from .metrics import image_metrics  # noqa: E402
+from .evaluation import score_network, evaluation_set  # noqa: E402
 from .reports import save_figure, plot_panels, read_scalars, write_csv  # noqa: E402
-from .workflows import denoise, load_network, noisy_set, parse, train_bundle  # noqa: E402
-
-
-def _test_scores(parser, weights: Path, noisy, clean) -> tuple[dict[str, float], object]:
-    pred = denoise(parser, load_network(parser, weights), noisy)
-    return {k: float(v.mean()) for k, v in image_metrics(pred, clean).items()}, pred
+from .workflows import parse, train_bundle  # noqa: E402
 
 
 def _check_at_least_one(what: str, values: list[int]) -> None:
@@ -42,12 +37,13 @@ def training_length_study(bundle: str, data_dir: Path, output: Path, epochs: lis
     train_bundle(bundle, train_dir, extra, dataset_dir=str(data_dir), epochs=epochs[-1], snapshot_epochs=epochs,
                  **overrides)
     parser = parse(bundle, ["train", "evaluate"], extra, dataset_dir=str(data_dir), **overrides)
-    noisy, clean, names = noisy_set(parser)
-    rows, panels = [], {"noisy input": noisy}
+    test = evaluation_set(parser)
+    names = test.names
+    rows, panels = [], {"noisy input": test.noisy}
     for epoch in epochs:
-        scores, pred = _test_scores(parser, train_dir / "models" / f"model_epoch{epoch}.pt", noisy, clean)
-        rows.append({"epochs": epoch, **scores})
-        panels[f"{epoch} epochs"] = pred
+        scored = score_network(parser, train_dir / "models" / f"model_epoch{epoch}.pt", test)
+        rows.append({"epochs": epoch, **scored.mean()})
+        panels[f"{epoch} epochs"] = scored.pred
     table = pd.DataFrame(rows)
     write_csv(table, output / "training_length.csv")
 
@@ -62,7 +58,7 @@ def training_length_study(bundle: str, data_dir: Path, output: Path, epochs: lis
     ax.legend()
     save_figure(fig, output / "validation_mse.png")
     picks = sorted({len(names) // 3, 2 * len(names) // 3})
-    panels["clean"] = clean
+    panels["clean"] = test.clean
     plot_panels({k: [v[i, 0].clamp(0, 1).numpy() for i in picks] for k, v in panels.items()},
                 [names[i].replace(".nii.gz", "") for i in picks], output / "training_length_panels.png")
     return table
@@ -79,14 +75,13 @@ def dataset_size_study(bundle: str, data_dir: Path, output: Path, sizes: list[in
     _check_at_least_one("training-set sizes", sizes)
     _check_at_least_one("epochs", [epochs])
     parser = parse(bundle, ["train", "evaluate"], extra, dataset_dir=str(data_dir), **overrides)
-    noisy, clean, _ = noisy_set(parser)
+    test = evaluation_set(parser)
     rows = []
     for n in sorted(set(sizes)):
         train_dir = output / f"n{n}"
         train_bundle(bundle, train_dir, extra, dataset_dir=str(data_dir), epochs=epochs, train_slices=n,
                      **overrides)
-        scores, _ = _test_scores(parser, train_dir / "models" / "model.pt", noisy, clean)
-        rows.append({"training_slices": n, **scores})
+        rows.append({"training_slices": n, **score_network(parser, train_dir / "models" / "model.pt", test).mean()})
     table = pd.DataFrame(rows)
     write_csv(table, output / "dataset_size.csv")
     fig, ax = plt.subplots(figsize=(6.5, 4))

@@ -10,6 +10,7 @@ import pytest
 import torch
 from conftest import UNET_BUNDLE, phantom, write_nifti
 from ignite.engine import Events
+from monai.transforms import Compose
 from test_bundle import workflow
 
 from monai_denoise.bundle import BUNDLES
@@ -19,6 +20,7 @@ from monai_denoise.transforms import (
     RandFrameSamplesd,
     Recorrupt,
     Recorruptd,
+    scan_scale,
 )
 
 ADAPT_TINY = {"adaptation#iterations": 3, "adaptation#patch_size": 32, "adaptation#patches_per_volume": 2}
@@ -151,14 +153,19 @@ def test_adapt_fine_tunes_the_weights_on_noisy_scans_for_inference(name, noisy_s
     assert nib.load(str(tmp_path / "den" / "run.nii.gz")).shape == (40, 36, 6, 3)
 
 
-def test_adapt_uses_the_given_noise_level_instead_of_the_estimate(noisy_scans, tmp_path):
+def test_adapt_uses_the_given_noise_level_in_the_scans_units_instead_of_the_estimate(noisy_scans, tmp_path):
     def input_levels(**overrides) -> set[float]:
         wf = workflow(UNET_BUNDLE, ["adapt"], "train", dataset_dir=str(noisy_scans), output_dir=str(tmp_path),
                       **ADAPT_TINY, **overrides)
         dataset = wf.parser.get_parsed_content("adapt#dataset")
         return {round(sample["noise_sigma"], 6) for index in range(len(dataset)) for sample in dataset[index]}
 
-    assert input_levels(noise_level=0.02) == {round(0.02 * math.sqrt(1.25), 6)}, "the pair's input level, given sigma"
+    wf = workflow(UNET_BUNDLE, ["adapt"], "train", dataset_dir=str(noisy_scans), output_dir=str(tmp_path))
+    load = Compose(wf.parser.get_parsed_content("loading"))
+    scales = [scan_scale(load({"image": str(path)})["image"]) for path in sorted(noisy_scans.glob("*.nii.gz"))]
+    expected = {round(3.0 / scale * math.sqrt(1.25), 6) for scale in scales}
+    assert len(expected) == 2 and input_levels(noise_level=3.0) == expected, (
+        "the pair's input level: the given sigma (scan units) over each scan's normalisation span")
     estimated = input_levels()
     assert len(estimated) == 2 and all(0.02 < s < 0.2 for s in estimated), (
         f"one estimate per scan, on the normalised scale: {estimated}")
@@ -206,3 +213,44 @@ def test_a_failed_or_stopped_adaptation_leaves_the_previous_weights_in_place(sto
             wf.run()
         assert "interrupted at iteration 2" in str(failure.value.__cause__), "the run fails with the handler's error"
     assert previous.read_bytes() == (UNET_BUNDLE / "models" / "model.pt").read_bytes()
+
+
+def test_a_given_noise_level_is_in_the_scans_own_units():
+    """``--noise_level 40`` on a CT scan in HU means 40 HU: divided by the normalisation's span, not taken as is."""
+    from monai_denoise.transforms import WindowNormalize
+
+    scan = WindowNormalize(-1000.0, 1000.0)(torch.zeros(1, 16, 16, 1))
+    assert NoiseLeveld("image", noise_level=40.0)({"image": scan})["noise_sigma"] == pytest.approx(0.02)
+    assert NoiseLeveld("image", noise_level=0.02)({"image": torch.zeros(1, 16, 16, 1)})["noise_sigma"] == 0.02
+
+
+def test_the_poisson_gaussian_fit_recovers_the_noise_of_a_radiograph():
+    from monai_denoise.transforms import poisson_gaussian_fit
+
+    rng = np.random.default_rng(0)
+    signal = np.tile(np.linspace(0.05, 1.0, 256), (256, 1))
+    photons, electronic = 500.0, 0.01
+    noisy = rng.poisson(signal * photons) / photons + rng.normal(0, electronic, signal.shape)
+    a, b = poisson_gaussian_fit(noisy[None])
+    assert a == pytest.approx(1 / photons, rel=0.15) and b == pytest.approx(electronic**2, abs=5e-5)
+    assert poisson_gaussian_fit(np.full((1, 32, 32), 0.3)) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("recorruption", ["local", "signal_dependent"])
+def test_recorrupted_pairs_follow_noise_that_varies_across_the_image(recorruption):
+    """The fresh noise is stronger where the scan's noise is: bright (radiographs) or a noisier region (CT)."""
+    rng = np.random.default_rng(1)
+    signal = np.full((128, 128), 0.2, dtype=np.float32)
+    signal[:, 64:] = 0.8
+    if recorruption == "signal_dependent":
+        noisy = rng.poisson(signal * 200.0) / 200.0
+    else:
+        noisy = signal + rng.normal(0, 1, signal.shape) * np.where(np.arange(128) < 64, 0.01, 0.05)
+    item = NoiseLeveld("image", recorruption=recorruption)({"image": torch.as_tensor(noisy[None], dtype=torch.float32)})
+    halves = []
+    for half in (slice(0, 64), slice(64, 128)):
+        patch = {"image": item["image"][:, :, half], "noise_sigma": item["noise_sigma"]}
+        out = Recorruptd("image", alpha=1.0, recorruption=recorruption).set_random_state(0)(patch)
+        halves.append(float((out["image"] - out["label"]).std()) / 2)  # (y + z) - (y - z) = 2 z
+    expected = ((0.2 / 200) ** 0.5, (0.8 / 200) ** 0.5) if recorruption == "signal_dependent" else (0.01, 0.05)
+    assert halves == pytest.approx(expected, rel=0.2)

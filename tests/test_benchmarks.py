@@ -292,12 +292,15 @@ def test_modality_quality_scores_shipped_and_trained_bundles_against_the_best_cl
     data = tiny_data(tmp_path, "xray")
     overrides = json.dumps({**TINY, "num_workers": 0})
     table = main(["--modality", "xray", "--data", str(data), "--output", str(tmp_path / "out"), "--epochs", "1",
-                  "--noise-levels", "250", "--overrides", overrides])
+                  "--noise-levels", "250", "--overrides", overrides, "--adapt", "--adapt-iterations", "2"])
 
     assert (tmp_path / "out" / "compare" / "models" / "xray_denoising_cae" / "models" / "model.pt").is_file()
     assert not (tmp_path / "out" / "compare" / "models" / "xray_denoising_drunet").exists(), "shipped: not trained"
     assert sorted(table.level.unique()) == [250.0, 1000.0], "the given level and the noise section's own"
-    networks = ["xray_denoising_cae", "xray_denoising_drunet"]
+    networks = ["xray_denoising_cae", "xray_denoising_drunet", "xray_denoising_drunet plain",
+                "xray_denoising_drunet adapted"]
+    assert (tmp_path / "out" / "adapted" / "xray_denoising_drunet_250" / "adapted" / "models" / "model.pt").is_file()
+    assert (table.seconds_per_512[table.method.isin(networks)] > 0).all()
     for _, rows in table.groupby("level"):
         psnr = rows.set_index("method").psnr
         classical = psnr.drop([*networks, "noisy input"])

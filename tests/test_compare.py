@@ -12,9 +12,10 @@ import torch
 from conftest import TINY
 from torch import nn
 
-from monai_denoise.baselines import BASELINES, apply, rician_forms, tune
+from monai_denoise.baselines import BASELINES, apply, rician_forms
 from monai_denoise.compare import CompareConfig, run_compare
 from monai_denoise.errors import DataError
+from monai_denoise.evaluation import EvaluationSet, tune_baseline
 from monai_denoise.metrics import image_metrics
 from monai_denoise.perceptual import LPIPSMetric, LPIPSUnavailable, load_lpips_model
 from monai_denoise.transforms import SyntheticNoise
@@ -39,6 +40,10 @@ def noisy_version(clean: torch.Tensor, kind: str) -> torch.Tensor:
     return torch.stack([torch.as_tensor(noise(img)) for img in clean])
 
 
+def names(images: torch.Tensor) -> list[str]:
+    return [f"image_{i}" for i in range(len(images))]
+
+
 def psnr(pred: torch.Tensor, clean: torch.Tensor) -> float:
     return float(image_metrics(pred, clean)["psnr"].mean())
 
@@ -47,7 +52,7 @@ def psnr(pred: torch.Tensor, clean: torch.Tensor) -> float:
 def test_tuned_baselines_improve_psnr_on_gaussian_noise(baseline):
     clean = synthetic_images()
     noisy = noisy_version(clean, "gaussian")
-    params = tune(baseline, noisy, clean, SIGMA)
+    params = tune_baseline(baseline, EvaluationSet(noisy, clean, names(clean)), SIGMA)
     assert psnr(apply(baseline, noisy, SIGMA, params), clean) > psnr(noisy, clean) + 2.0
 
 
@@ -57,7 +62,7 @@ def test_bias_correction_improves_bm3d_under_rician_noise():
     noisy = noisy_version(clean, "rician")
     bm3d, corrected = BASELINES[-1], rician_forms()[-1]
     plain = psnr(apply(bm3d, noisy, SIGMA, {}), clean)
-    params = tune(corrected, noisy, clean, SIGMA)
+    params = tune_baseline(corrected, EvaluationSet(noisy, clean, names(clean)), SIGMA)
     assert psnr(apply(corrected, noisy, SIGMA, params), clean) > plain + 0.5
     assert psnr(apply(bm3d, noisy, SIGMA, {}), clean) > psnr(noisy, clean)
 

@@ -13,10 +13,11 @@ from conftest import TINY
 from test_modality_bundles import tiny_slices
 
 from monai_denoise.anscombe import gat_bm3d
-from monai_denoise.baselines import apply, ct_baselines, tune, xray_baselines
+from monai_denoise.baselines import apply, ct_baselines, xray_baselines
 from monai_denoise.bundle import BUNDLES
 from monai_denoise.compare import CompareConfig, compared_bundles, dataset_modality, run_compare
 from monai_denoise.errors import DataError
+from monai_denoise.evaluation import EvaluationSet, tune_baseline
 from monai_denoise.metrics import image_metrics
 from monai_denoise.modalities import CT, MODALITIES, XRAY
 from monai_denoise.transforms import PoissonGaussianNoise
@@ -67,15 +68,15 @@ def test_compare_uses_the_modalitys_noise_level_and_baselines(modality, tmp_path
 def test_baselines_are_tuned_at_each_compared_dose_alone_though_the_bundle_validates_at_several(tmp_path,
                                                                                                 monkeypatch):
     """The CT bundles validate at each of their ``val_levels``; BM3D's factor is tuned at the dose it is scored at."""
-    import monai_denoise.compare as compare
+    import monai_denoise.evaluation as evaluation
 
     tuned = []
 
-    def recording_tune(baseline, noisy, clean, noise):
-        tuned.append((noise["i0"], len(noisy), float((noisy - clean).std())))
-        return tune(baseline, noisy, clean, noise)
+    def recording_tune(baseline, validation, noise):
+        tuned.append((noise["i0"], len(validation.noisy), float((validation.noisy - validation.clean).std())))
+        return tune_baseline(baseline, validation, noise)
 
-    monkeypatch.setattr(compare, "tune", recording_tune)
+    monkeypatch.setattr(evaluation, "tune_baseline", recording_tune)
     config = CompareConfig(bundles=("ct_denoising_cae",), epochs=1, noise_levels=(60000.0,),
                            overrides={**TINY, "num_workers": 0, "noise#views": 60, "train_noise#views": 60})
     run_compare(tiny_data(tmp_path, "ct"), tmp_path / "compare", config)
@@ -130,7 +131,7 @@ def test_gat_bm3d_baseline_is_given_the_levels_true_parameters():
     transform.set_random_state(0)
     noisy = torch.as_tensor(transform(clean[0]))[None].float()
     gat = next(b for b in xray_baselines(noise) if b.name == "GAT-BM3D")
-    assert tune(gat, noisy, clean, noise) == {}
+    assert tune_baseline(gat, EvaluationSet(noisy, clean, ["ramp"]), noise) == {}
     expected = gat_bm3d(noisy[0, 0].numpy(), 200.0, 0.01)
     torch.testing.assert_close(apply(gat, noisy, noise, {})[0, 0], torch.from_numpy(expected))
     psnr = {name: float(image_metrics(pred, clean)["psnr"].mean()) for name, pred in

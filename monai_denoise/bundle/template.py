@@ -16,11 +16,11 @@ from string import Template
 from monai.bundle import ConfigParser
 
 from ..data import NOISE_LEVEL_KEY, list_volumes
+from ..metrics import METRICS
 from .models import R2R_PAPER, BundleSpec
 
 IMPORTS = ["$import torch", "$import monai", "$import monai_denoise"]
 TRAINING_IMPORTS = ["$import numpy", "$import monai_denoise.handlers", "$import monai_denoise.runs"]
-METRIC_NAMES = ("psnr", "ssim", "mae", "mse")
 
 
 LIST_VOLUMES_DEFAULTS = {name: parameter.default for name, parameter in
@@ -122,15 +122,9 @@ def _datalist(key: str, **options) -> dict:
 
 def _metrics(prefix: str) -> tuple[dict, dict]:
     pairs = "$monai.handlers.from_engine(['pred', 'label'])"
-    handlers = {
-        "psnr": {"_target_": "PeakSignalToNoiseRatio", "max_val": 1.0, "output_transform": pairs},
-        "ssim": {"_target_": "IgniteMetricHandler", "output_transform": pairs,
-                 "metric_fn": {"_target_": "SSIMMetric", "spatial_dims": 2, "data_range": 1.0}},
-        "mae": {"_target_": "MeanAbsoluteError", "output_transform": pairs},
-        "mse": {"_target_": "MeanSquaredError", "output_transform": pairs},
-    }
-    key, *others = METRIC_NAMES
-    return {prefix + key: handlers[key]}, {prefix + name: handlers[name] for name in others}
+    (key, first), *others = METRICS.items()
+    return ({prefix + key: first.handler_config(pairs)},
+            {prefix + name: metric.handler_config(pairs) for name, metric in others})
 
 
 def _evaluation_section(spec: BundleSpec, data_key: str, metric_prefix: str, handlers: dict,
@@ -360,13 +354,15 @@ def adapt_config(spec: BundleSpec) -> dict:
     to invert noise, an underestimate only leaves some).
     Writes ``output_dir/models/model.pt``, which ``inference.json`` then takes as its ``ckpt_path``.
 
-    Where the modality's noise does not fit (``Modality.adaptation_refused``), see :func:`refused_adapt_config`.
+    The recorrupted pairs follow the modality's noise (``NoiseModel.recorruption``: white, per patch or signal
+    dependent). Where they were measured to mislead (``Modality.adaptation_refused``), ``run`` stops first with that
+    line (a DataError, nothing read or written); ``--adaptation_refused ''`` runs it anyway, as the benchmark does.
     """
-    if spec.modality.adaptation_refused:
-        return refused_adapt_config(spec)
+    recorruption = spec.modality.noise_model.recorruption
+    chosen = {} if recorruption == "white" else {"recorruption": "@recorruption"}
     pairs = [
         {"_target_": "monai_denoise.transforms.NoiseLeveld", "keys": "image", "sigma_key": "noise_sigma",
-         "noise_level": "@noise_level", "iterations": 0},
+         "noise_level": "@noise_level", "iterations": 0, **chosen},
         {"_target_": "monai_denoise.transforms.RandFrameSamplesd", "keys": "image",
          "num_samples": "@adaptation#patches_per_volume"},
         {"_target_": "SpatialPadd", "keys": "image", "spatial_size": "$[@adaptation#patch_size] * 2 + [1]"},
@@ -377,7 +373,7 @@ def adapt_config(spec: BundleSpec) -> dict:
         {"_target_": "RandFlipd", "keys": "image", "prob": 0.5, "spatial_axis": 1},
         {"_target_": "RandRotate90d", "keys": "image", "prob": 0.5},
         {"_target_": "monai_denoise.transforms.Recorruptd", "keys": "image", "label_key": "label",
-         "sigma_key": "noise_sigma", "alpha": "@adaptation#alpha"},
+         "sigma_key": "noise_sigma", "alpha": "@adaptation#alpha", **chosen},
         *([{"_target_": "monai_denoise.transforms.NoiseLevelMapd", "keys": "image", "sigma_key": "noise_sigma"}]
           if spec.noise_level_map else []),
         {"_target_": "EnsureTyped", "keys": ["image", "label"], "track_meta": False},
@@ -404,6 +400,8 @@ def adapt_config(spec: BundleSpec) -> dict:
         "output_dir": "$@bundle_root + '/adapted'",
         "log_dir": "$@output_dir + '/logs'",
         "noise_level": "estimate",
+        **({"recorruption": recorruption} if chosen else {}),
+        **({"adaptation_refused": spec.modality.adaptation_refused} if spec.modality.adaptation_refused else {}),
         "adaptation": {"iterations": 400, "learning_rate": 0.0003, "alpha": 0.5, "patch_size": 64,
                        "patches_per_volume": 8, "volumes_per_batch": 1, "checkpoint_every": 50},
         "seed": 0,
@@ -427,21 +425,9 @@ def adapt_config(spec: BundleSpec) -> dict:
                         "train_handlers": list(handlers.values()), "optim_set_to_none": True},
         },
         "initialize": ["$monai.utils.set_determinism(seed=@seed)"],
-        "run": ["$monai_denoise.runs.check_planned_run(@adapt#trainer, @dataset_dir)", "$@adapt#trainer.run()"],
-    }
-
-
-def refused_adapt_config(spec: BundleSpec) -> dict:
-    """``adapt.json`` of a modality whose noise Recorrupted-to-Recorrupted (white Gaussian) does not model: the usual
-    top-level keys (model-zoo tools read them), and a ``run`` that stops with ``adaptation_refused`` (a DataError:
-    one line, exit status 1) before anything is read or written."""
-    return {
-        **_common(spec),
-        "imports": IMPORTS + ["$import monai_denoise.runs"],
-        "ckpt_path": "$@bundle_root + '/models/model.pt'",
-        "output_dir": "$@bundle_root + '/adapted'",
-        "adaptation_refused": spec.modality.adaptation_refused,
-        "run": ["$monai_denoise.runs.refuse_adaptation(@adaptation_refused)"],
+        "run": [*(["$monai_denoise.runs.refuse_adaptation(@adaptation_refused)"]
+                  if spec.modality.adaptation_refused else []),
+                "$monai_denoise.runs.check_planned_run(@adapt#trainer, @dataset_dir)", "$@adapt#trainer.run()"],
     }
 
 

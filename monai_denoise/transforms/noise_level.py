@@ -19,7 +19,8 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform
 from monai.utils import convert_to_tensor
 
-__all__ = ["NoiseLevel", "NoiseLevelMap", "NoiseLevelMapd", "NoiseLeveld", "estimate_noise_sigma", "estimate_series_sigma"]
+__all__ = ["RECORRUPTIONS", "NoiseLevel", "NoiseLevelMap", "NoiseLevelMapd", "NoiseLeveld", "estimate_noise_sigma", "estimate_series_sigma",
+           "poisson_gaussian_fit", "scan_scale"]
 
 logger = logging.getLogger(__name__)
 
@@ -189,26 +190,95 @@ class NoiseLevel:
         return sigma
 
 
+def scan_scale(img: torch.Tensor) -> float:
+    """How many of the scan's own units (signal, HU) make one unit of ``img``'s normalised scale: ``upper_value -
+    lower_value`` of ``img.meta["normalization"]`` (written by the intensity normalisations), 1 where the image
+    carries none (already normalised, as prepared datasets are)."""
+    meta = getattr(img, "meta", {}).get("normalization")
+    if not meta:
+        return 1.0
+    return float(torch.as_tensor(meta["upper_value"], dtype=torch.float64).mean()
+                 - torch.as_tensor(meta["lower_value"], dtype=torch.float64).mean())
+
+
+def poisson_gaussian_fit(img: torch.Tensor | np.ndarray, bins: int = 16) -> tuple[float, float]:
+    """``(a, b)`` of the noise variance ``a * signal + b`` of a Poisson-Gaussian image (a radiograph's linear
+    detector signal), fitted on the image alone.
+
+    Every 2x2 block of each slice gives its mean and its diagonal Haar detail (HH), in which smooth anatomy
+    cancels and the noise keeps about the block's variance. The blocks are binned by mean into ``bins`` equally
+    filled bins; in each bin (median |HH| / 0.6745)^2 estimates the variance, robust to edges; a least-squares
+    line through the bins' (mean, variance) gives ``a`` and ``b``, both clipped at 0 (Foi et al. 2008 fit the
+    same model on wavelet details).
+
+    Args:
+        img: ``(H, W)``, ``(C, H, W)`` or ``(C, H, W, D)`` on any linear scale; the fit is on that scale.
+        bins: signal bins, >= 2. Default 16.
+    """
+    img = convert_to_tensor(img, track_meta=False, dtype=torch.float64)
+    img = img.reshape(-1, *img.shape[-2:]) if img.ndim <= 3 else img.movedim(-1, 1).flatten(0, 1)
+    rows, row_detail = _haar(img, 1)
+    block, detail = _haar(rows, 2)[0] / 2.0, _haar(row_detail, 2)[1]
+    block, detail = block.flatten(), detail.flatten().abs()
+    edges = torch.quantile(block, torch.linspace(0, 1, bins + 1, dtype=torch.float64))
+    means, variances = [], []
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (block >= low) & (block <= high)
+        if inside.sum() >= 8:
+            means.append(float(block[inside].mean()))
+            variances.append((float(detail[inside].median()) / MAD_TO_SIGMA) ** 2)
+    if len(means) < 2 or np.ptp(means) == 0:
+        return 0.0, float(np.mean(variances)) if variances else 0.0
+    a, b = np.polyfit(means, variances, 1)
+    return max(float(a), 0.0), max(float(b), 0.0)
+
+
+RECORRUPTIONS = ("white", "local", "signal_dependent")
+"""How :class:`~monai_denoise.transforms.Recorruptd` draws the fresh noise of a pair, following the scan's noise:
+``white`` one sigma for the whole scan (MRI: Gaussian, Rician above the background); ``local`` one sigma per
+patch, estimated on the patch (CT: the image-domain noise of filtered back-projection varies across the slice);
+``signal_dependent`` the variance ``a * signal + b`` fitted on the whole scan (radiographs: Poisson-Gaussian)."""
+
+
 class NoiseLeveld(MapTransform):
-    """Write the noise sigma of ``keys`` (given, or estimated from the image) to ``sigma_key``.
+    """Write the noise of ``keys`` (given, or estimated from the image) to ``sigma_key``, as ``recorruption`` needs it.
+
+    A given ``noise_level`` is the noise standard deviation in the scan's own units (signal, HU: what a
+    physicist measures in a uniform region), mapped onto the normalised scale by :func:`scan_scale`, and recorrupts
+    white. Estimated, the item gets the sigma over the whole scan (``white``, ``local``: each patch is estimated
+    again when recorrupted) or ``(a, b)`` of :func:`poisson_gaussian_fit` (``signal_dependent``).
 
     Args:
         keys: the key of the noisy image ``(C, H, W[, D])``; a single key.
-        sigma_key: where the sigma is written. Default ``"noise_sigma"``.
-        noise_level: see :class:`NoiseLevel`. Default ``"estimate"``.
-        iterations: refinements of an estimate, see :class:`NoiseLevel`. Default 3.
+        sigma_key: where the sigma (or ``(a, b)``) is written. Default ``"noise_sigma"``.
+        noise_level: see above, >= 0 or ``"estimate"``. Default ``"estimate"``.
+        iterations: refinements of an estimated sigma, see :class:`NoiseLevel`. Default 3.
+        recorruption: one of :data:`RECORRUPTIONS`. Default ``"white"``.
     """
 
     def __init__(self, keys: KeysCollection, sigma_key: str = "noise_sigma", noise_level: float | str = "estimate",
-                 iterations: int = 3, allow_missing_keys: bool = False) -> None:
+                 iterations: int = 3, recorruption: str = "white", allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
         if len(self.keys) != 1:
             raise ValueError(f"NoiseLeveld needs exactly one image key, got {self.keys}")
+        if recorruption not in RECORRUPTIONS:
+            raise ValueError(f"recorruption must be one of {RECORRUPTIONS}, got {recorruption!r}")
         self.sigma_key = sigma_key
         self.level = NoiseLevel(noise_level, iterations)
+        self.recorruption = recorruption
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
         for key in self.key_iterator(d):
-            d[self.sigma_key] = self.level(d[key])
+            img = d[key]
+            if self.level.noise_level != "estimate":
+                scale = scan_scale(img)
+                d[self.sigma_key] = float(self.level.noise_level) / scale
+                logger.info(f"noise sigma {self.level.noise_level} in the scan's units: {d[self.sigma_key]:.4f} on "
+                            f"the normalised scale ({scale:g} units per unit)")
+            elif self.recorruption == "signal_dependent":
+                d[self.sigma_key] = poisson_gaussian_fit(img)
+                logger.info(f"noise variance {d[self.sigma_key][0]:.3g} * signal + {d[self.sigma_key][1]:.3g}")
+            else:
+                d[self.sigma_key] = self.level(img)
         return d
