@@ -40,7 +40,7 @@ from monai_denoise.errors import DataError
 from monai.bundle import ConfigParser
 
 from monai_denoise.evaluation import EvaluationSet, Scored, evaluation_set, score_network, score_noisy
-from monai_denoise.modalities import MODALITIES, Modality
+from monai_denoise.modalities import MODALITIES
 from monai_denoise.noise_models import noise_model
 from monai_denoise.reports import markdown_table, write_csv, write_text
 from monai_denoise.transforms import RECORRUPTIONS
@@ -52,11 +52,13 @@ from .speed import machine
 BUNDLE = "{}_denoising_drunet"
 
 
-def write_scans(test: EvaluationSet, folder: Path, parser: ConfigParser, modality: Modality) -> Path:
+def write_scans(test: EvaluationSet, folder: Path, bundle: str) -> Path:
     """The noisy images of ``test`` as the scans a user has: 16-bit PNG pictures (the detector's counts) where the
-    modality reads pictures (radiographs), else NIfTI in the units the bundle maps to [0, 1] (CT: its ``hu_window``)."""
+    modality reads pictures (radiographs), else NIfTI in the units that the bundle's ``adapt.json`` maps to [0, 1]
+    (CT: its ``hu_window``; MRI: any, each scan is normalised by its own percentiles)."""
     folder.mkdir(parents=True, exist_ok=True)
-    low, high = tuple(parser.get_parsed_content("hu_window")) if "hu_window" in parser.config else (0.0, 1.0)
+    modality, scans = BUNDLES[bundle].modality, parse(bundle, ["adapt"])
+    low, high = scans.get_parsed_content("hu_window") if "hu_window" in scans.config else (0.0, 1.0)
     for image, name in zip(test.noisy, test.names):
         array = image[0].numpy()
         stem = name.removesuffix(".nii.gz")
@@ -69,10 +71,9 @@ def write_scans(test: EvaluationSet, folder: Path, parser: ConfigParser, modalit
     return folder
 
 
-def adapt(bundle: str, weights: Path, test: EvaluationSet, parser: ConfigParser, work: Path, iterations: int,
-          overrides: dict) -> Path:
+def adapt(bundle: str, weights: Path, test: EvaluationSet, work: Path, iterations: int, overrides: dict) -> Path:
     """``adapt.json`` of ``bundle`` from ``weights`` on ``test``'s noisy images as scans; the adapted weights."""
-    scans = write_scans(test, work / "scans", parser, BUNDLES[bundle].modality)
+    scans = write_scans(test, work / "scans", bundle)
     run_workflow(bundle, ["adapt"], "train", dataset_dir=str(scans), output_dir=str(work / "adapted"),
                  ckpt_path=str(weights), adaptation_refused="", **{"adaptation#iterations": iterations}, **overrides)
     return work / "adapted" / "models" / "model.pt"
@@ -90,7 +91,7 @@ def adapted_score(bundle: str, weights: Path, parser: ConfigParser, test: Evalua
     """``weights`` after ``adapt.json`` on ``test``'s noisy images themselves, scored on ``test`` with the bundle's
     inferer (``parser``: its configs at the test's level); the adaptation's seconds in ``settings``."""
     start = time.perf_counter()
-    adapted = adapt(bundle, weights, test, parser, work, iterations, overrides)
+    adapted = adapt(bundle, weights, test, work, iterations, overrides)
     seconds = time.perf_counter() - start
     return replace(score_network(parser, adapted, test), settings=f"adapted in {seconds:.0f} s")
 
@@ -140,7 +141,7 @@ def measure(modality: str, data: Path, iterations: int, arms: bool, overrides: d
             noisy = score_noisy(validation).mean()["psnr"]
             rows.append(row("validation", level, "x8", score_network(parser, weights, validation), noisy))
             for recorruption in (own, *sorted(set(RECORRUPTIONS) - {own})):
-                adapted = adapt(bundle, weights, validation, parser, Path(scratch) / f"val_{recorruption}",
+                adapted = adapt(bundle, weights, validation, Path(scratch) / f"val_{recorruption}",
                                 iterations, {**overrides, "recorruption": recorruption})
                 rows.append(row("validation", level, f"adapted ({recorruption}) x8",
                                 score_network(parser, adapted, validation), noisy))

@@ -198,9 +198,9 @@ def adapted_network(parser: ConfigParser, bundle: str, weights: Path, volume: np
     """The bundle's network after its ``adapt.json`` ran from ``weights`` on the noisy ``volume`` alone.
 
     ``volume`` goes to a NIfTI file, as a user's scan would, and ``adapt.json`` gets ``noise_level``, or by default
-    ``sigma`` on the scale its percentile normalisation gives the scan.
+    the true ``sigma`` in the scan's units (the volume's own).
     """
-    level = normalized_sigma(normalized(parser, volume)[0], sigma) if noise_level is None else noise_level
+    level = sigma if noise_level is None else noise_level
     with tempfile.TemporaryDirectory() as folder:
         scans, adapted = Path(folder) / "scan", Path(folder) / "adapted"
         scans.mkdir()

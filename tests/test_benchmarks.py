@@ -410,3 +410,26 @@ def test_xray_training_sources_adds_the_phantom_and_the_reconstructed_radiograph
     assert (table.best_epoch == 1).all() and (table.best_val_psnr > 30).all()
     assert (table.test_psnr_photons_4000 > table.test_psnr_photons_250).all(), "scored at each dose"
     assert "| arm |" in (tmp_path / "out" / "training_sources.md").read_text()
+
+
+@pytest.mark.parametrize("modality", ["ct", "xray"])
+def test_adaptation_benchmark_writes_scans_that_adapt_json_reads_back_as_the_test_images(modality, tmp_path,
+                                                                                         monkeypatch):
+    """The noisy test images go to adapt.json as a user's scans (CT in HU, radiographs as 16-bit counts)."""
+    monkeypatch.syspath_prepend(str(REPO))
+    from monai.transforms import Compose
+    from test_compare_modalities import tiny_data
+
+    from benchmarks.adaptation import write_scans
+    from monai_denoise.evaluation import evaluation_set
+    from monai_denoise.workflows import parse
+
+    bundle, data = f"{modality}_denoising_drunet", tiny_data(tmp_path, modality)
+    test = evaluation_set(parse(bundle, ["train", "evaluate"], dataset_dir=str(data), **TINY))
+    scans = write_scans(test, tmp_path / "scans", bundle)
+    load = Compose(parse(bundle, ["adapt"]).get_parsed_content("loading"))
+    (scan,) = sorted(scans.iterdir())
+    image = load({"image": str(scan)})["image"].squeeze()
+    expected = test.noisy[0, 0].clamp(0, 1) if modality == "xray" else test.noisy[0, 0]
+    assert image.shape == expected.shape
+    assert float((image - expected).abs().max()) < (1 / 65535 if modality == "xray" else 1e-5)
