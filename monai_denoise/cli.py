@@ -82,6 +82,21 @@ def _run_sample_data(args: argparse.Namespace) -> None:
     print(f"sample data: {pinned} {'extracted into' if done else 'already in'} {store()}")
 
 
+def _add_lpips_weights(sub: argparse._SubParsersAction) -> None:
+    from .perceptual import BACKBONES
+
+    p = sub.add_parser("lpips-weights", help="download LPIPS's ImageNet backbone into the torch hub cache, once (needs "
+                                             "network access; the one download this project makes, on purpose)")
+    p.add_argument("--net", choices=BACKBONES, default="alex", help="the backbone (default alex, LPIPS's default)")
+
+
+def _run_lpips_weights(args: argparse.Namespace) -> None:
+    from .perceptual import fetch_backbone
+
+    path, downloaded = fetch_backbone(args.net)
+    print(f"LPIPS {args.net} backbone: {'downloaded to' if downloaded else 'already at'} {path}")
+
+
 def _add_bundle(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bundle", help="bundle maintenance and sharing")
     verbs = p.add_subparsers(dest="verb", required=True)
@@ -330,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_prepare(sub)
     _add_sample_data(sub)
+    _add_lpips_weights(sub)
     _add_bundle(sub)
     _add_compare(sub)
     _add_study(sub)
@@ -343,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
             _run_prepare(args)
         elif args.command == "sample-data":
             _run_sample_data(args)
+        elif args.command == "lpips-weights":
+            _run_lpips_weights(args)
         elif args.command == "bundle":
             return _run_bundle(args)
         elif args.command == "compare":

@@ -18,16 +18,41 @@ class LPIPSUnavailable(DataError):
 def _backbone_weights(net: str):
     from torchvision.models import AlexNet_Weights, SqueezeNet1_1_Weights, VGG16_Weights
 
-    weights = {"alex": AlexNet_Weights.IMAGENET1K_V1, "vgg": VGG16_Weights.IMAGENET1K_V1,
-               "squeeze": SqueezeNet1_1_Weights.IMAGENET1K_V1}
+    weights = dict(zip(BACKBONES, (AlexNet_Weights.IMAGENET1K_V1, VGG16_Weights.IMAGENET1K_V1,
+                                   SqueezeNet1_1_Weights.IMAGENET1K_V1)))
     if net not in weights:
-        raise ValueError(f"LPIPS backbone must be one of {sorted(weights)}, got {net!r}")
+        raise ValueError(f"LPIPS backbone must be one of {list(weights)}, got {net!r}")
     return weights[net]
 
 
 def backbone_weights_path(net: str = "alex") -> Path:
     """Where torchvision looks for the ImageNet weights of the LPIPS backbone ``net`` (``$TORCH_HOME/hub/checkpoints``)."""
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(_backbone_weights(net).url)
+
+
+BACKBONES = ("alex", "vgg", "squeeze")
+"""The ImageNet backbones LPIPS can use (torchvision's AlexNet, VGG16, SqueezeNet 1.1); ``alex`` is the default."""
+
+
+def fetch_backbone(net: str = "alex") -> tuple[Path, bool]:
+    """Download the ImageNet weights of the LPIPS backbone ``net`` into the torch hub cache, once: the one download
+    a user runs on purpose (``monai-denoise lpips-weights``); every other run reads the cache only.
+
+    Returns:
+        (the weights file, whether it was downloaded now; False where it was already there).
+
+    Raises:
+        DataError: the download failed (no network): one line with the address, to copy the file by hand.
+    """
+    path = backbone_weights_path(net)
+    if path.is_file():
+        return path, False
+    try:
+        torch.hub.load_state_dict_from_url(_backbone_weights(net).url, progress=True, check_hash=True)
+    except Exception as err:  # urllib, ssl and hash errors alike: the file could not be brought here
+        raise DataError(f"could not download {_backbone_weights(net).url} ({err}); on a machine with network access "
+                        f"run this command again, or copy the file to {path}") from None
+    return path, True
 
 
 def load_lpips_model(net: str = "alex") -> nn.Module:
@@ -41,9 +66,10 @@ def load_lpips_model(net: str = "alex") -> nn.Module:
     path = backbone_weights_path(net)
     if not path.is_file():
         raise LPIPSUnavailable(
-            f"LPIPS needs the ImageNet weights of torchvision's {net} backbone at {path}: copy "
-            f"{path.name} (from {_backbone_weights(net).url}) there, or set TORCH_HOME to a folder whose "
-            "hub/checkpoints/ holds it; nothing is downloaded at run time")
+            f"LPIPS needs the ImageNet weights of torchvision's {net} backbone at {path}: run "
+            f"'monai-denoise lpips-weights --net {net}' once on a machine with network access (or copy {path.name} "
+            f"from {_backbone_weights(net).url} there, or set TORCH_HOME to a folder whose hub/checkpoints/ holds "
+            "it); nothing is downloaded at run time")
     return lpips.LPIPS(net=net, pretrained=True, verbose=False).eval()
 
 

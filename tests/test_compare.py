@@ -101,6 +101,44 @@ def test_lpips_without_cached_weights_says_how_to_provide_them(tmp_path, monkeyp
     assert not any(tmp_path.rglob("*.pth")), "nothing may be downloaded"
 
 
+def test_lpips_reads_a_backbone_from_the_hub_cache_and_the_fetch_command_keeps_it(tmp_path, monkeypatch, capsys):
+    """A small stand-in backbone (SqueezeNet 1.1, randomly initialised) in ``$TORCH_HOME/hub/checkpoints``: LPIPS
+    loads it offline, scores, and ``monai-denoise lpips-weights`` finds it there without downloading."""
+    from torchvision.models import squeezenet1_1
+
+    from monai_denoise.cli import main
+    from monai_denoise.perceptual import backbone_weights_path
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    path = backbone_weights_path("squeeze")
+    path.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(squeezenet1_1().state_dict(), path)
+
+    metric = LPIPSMetric(load_lpips_model("squeeze"))
+    clean = synthetic_images(2, 64)
+    same, different = metric(clean, clean), metric(noisy_version(clean, "gaussian"), clean)
+    assert torch.allclose(same, torch.zeros(2), atol=1e-6) and (different > 0).all()
+    assert main(["lpips-weights", "--net", "squeeze"]) == 0
+    assert capsys.readouterr().out.strip() == f"LPIPS squeeze backbone: already at {path}"
+
+
+def test_the_lpips_fetch_command_offline_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from urllib.error import URLError
+
+    from monai_denoise.cli import main
+
+    def offline(*args, **kwargs):
+        raise URLError("no network")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    assert main(["lpips-weights"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("monai-denoise lpips-weights: error: could not download")
+    assert "alexnet" in err and not any(tmp_path.rglob("*.pth"))
+
+
 def test_compare_writes_tables_and_figures(tiny_dataset, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no_weights"))
     output = tmp_path / "compare"
