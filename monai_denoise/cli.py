@@ -339,7 +339,8 @@ def _run_demo(args: argparse.Namespace) -> None:
     run_demo(Path(args.output), epochs=args.epochs, overwrite=args.overwrite)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``monai-denoise`` command line: one sub-command per flow."""
     parser = argparse.ArgumentParser(prog="monai-denoise", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"monai-denoise {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -353,7 +354,11 @@ def main(argv: list[str] | None = None) -> int:
     _add_visualise(sub)
     _add_federated(sub)
     _add_demo(sub)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         if args.command == "prepare":
             _run_prepare(args)

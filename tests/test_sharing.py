@@ -472,10 +472,10 @@ def network_with_weights(bundle: Path, weights: Path | None = Path("models/model
     return network.eval()
 
 
-def readme_commands(section: str) -> list[list[str]]:
-    """The commands of the first bash block of README's ``section``, as argument lists (continuations joined,
-    comments dropped)."""
-    text = (REPO / "README.md").read_text().split(f"\n## {section}\n", 1)[1]
+def readme_commands(page: str) -> list[list[str]]:
+    """The commands of the first bash block of the documentation page ``docs/<page>``, as argument lists
+    (continuations joined, comments dropped)."""
+    text = (REPO / "docs" / page).read_text()
     block = text.split("```bash\n", 1)[1].split("\n```", 1)[0]
     return [shlex.split(line, comments=True) for line in block.replace("\\\n", " ").splitlines()
             if shlex.split(line, comments=True)]
@@ -523,7 +523,7 @@ def test_readme_sharing_section_runs_as_written(trained_bundle, tiny_dataset, tm
     shutil.copytree(tiny_dataset, "local_data")
     bundle_files = files_of(source)
 
-    commands = readme_commands("Sharing bundles between hospitals")
+    commands = readme_commands("sharing.md")
     package = next(args for args in commands if args[:3] == ["monai-denoise", "bundle", "package"])
     option = dict(zip(package, package[1:]))
     site, version, changelog, archive = option["--site"], option["--version"], option["--changelog"], option["--output"]
