@@ -99,13 +99,18 @@ def adapted_score(bundle: str, weights: Path, parser: ConfigParser, test: Evalua
 def variants(bundle: str, weights: Path, parser: ConfigParser, test: EvaluationSet, work: Path, iterations: int,
              overrides: dict) -> dict[str, Scored]:
     """The shipped ``weights`` of ``bundle`` on ``test``: plain, with the bundle's self-ensemble where it has one,
-    and adapted on the test images (scored with the bundle's inferer)."""
+    and adapted on the test images (scored with the bundle's inferer): with the noise estimated, and where the noise
+    has one sigma (MRI) also given it, in the scans' units, as a physicist who measured it would."""
     ensemble = parser.get_parsed_content("self_ensemble") if "self_ensemble" in parser.config else 1
     suffix = f" x{ensemble}" if ensemble > 1 else ""
     scored = {"plain": score_network(without_ensemble(parser), weights, test)}
     if ensemble > 1:
         scored[suffix.strip()] = score_network(parser, weights, test)
-    scored["adapted" + suffix] = adapted_score(bundle, weights, parser, test, work, iterations, overrides)
+    scored["adapted" + suffix] = adapted_score(bundle, weights, parser, test, work / "estimated", iterations, overrides)
+    noise = parser.get_parsed_content("noise")
+    if "sigma" in noise:
+        scored["adapted, sigma given" + suffix] = adapted_score(bundle, weights, parser, test, work / "given",
+                                                                iterations, {**overrides, "noise_level": noise["sigma"]})
     return scored
 
 
@@ -114,7 +119,7 @@ def measure(modality: str, data: Path, iterations: int, arms: bool, overrides: d
     bundle = BUNDLE.format(modality)
     base = parse(bundle, ["train"], dataset_dir=str(data), **overrides)
     key = noise_model(base.get_parsed_content("noise")).level
-    levels = base.get_parsed_content("val_levels") or [base.get_parsed_content(f"noise#{key}")]
+    levels = base.config.get("val_levels") or [base.get_parsed_content(f"noise#{key}")]
     own = MODALITIES[modality].noise_model.recorruption
     weights = bundle_dir(bundle) / "models" / "model.pt"
     rows = []
@@ -125,7 +130,7 @@ def measure(modality: str, data: Path, iterations: int, arms: bool, overrides: d
                 "ssim": means["ssim"], "gain_db": means["psnr"] - noisy_psnr, "adapt_time": scored.settings}
 
     with tempfile.TemporaryDirectory() as scratch:
-        for level in levels:
+        for level in map(float, levels):
             parser = parse(bundle, ["train", "evaluate"], dataset_dir=str(data), **overrides, **{f"noise#{key}": level})
             test = evaluation_set(parser)
             noisy = score_noisy(test)
@@ -163,9 +168,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         if not (args.data_root / modality / "datalist.json").is_file():
             raise DataError(f"{args.data_root / modality}: no prepared {modality} sample (run monai-denoise prepare "
                             f"--sample --modality {modality} --output {args.data_root / modality})")
-    table = pd.DataFrame([r for m in args.modalities
-                          for r in measure(m, args.data_root / m, args.iterations, args.arms, args.overrides)])
-    write_csv(table, args.output / "adaptation.csv")
+    rows = []
+    for modality in args.modalities:
+        rows += measure(modality, args.data_root / modality, args.iterations, args.arms, args.overrides)
+        table = pd.DataFrame(rows)
+        write_csv(table, args.output / "adaptation.csv")
     text = "\n\n".join([
         "# Adaptation on the held-out test images (noisy only)",
         f"Machine: {', '.join(f'{k} {v}' for k, v in machine().items())}. `python -m benchmarks.adaptation "
