@@ -233,6 +233,9 @@ def test_the_poisson_gaussian_fit_recovers_the_noise_of_a_radiograph():
     noisy = rng.poisson(signal * photons) / photons + rng.normal(0, electronic, signal.shape)
     a, b = poisson_gaussian_fit(noisy[None])
     assert a == pytest.approx(1 / photons, rel=0.15) and b == pytest.approx(electronic**2, abs=5e-5)
+    saturated = np.minimum(noisy, 0.8)  # a detector (or a file's bit depth) clipping the brightest fifth
+    a, b = poisson_gaussian_fit(saturated[None])
+    assert a == pytest.approx(1 / photons, rel=0.2) and b == pytest.approx(electronic**2, abs=1e-4)
     assert poisson_gaussian_fit(np.full((1, 32, 32), 0.3)) == (0.0, 0.0)
 
 

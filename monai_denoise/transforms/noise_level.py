@@ -201,6 +201,10 @@ def scan_scale(img: torch.Tensor) -> float:
                  - torch.as_tensor(meta["lower_value"], dtype=torch.float64).mean())
 
 
+SATURATED = 0.001
+"""Fraction of an image's pixels at its minimum or maximum above which those pixels count as clipped."""
+
+
 def poisson_gaussian_fit(img: torch.Tensor | np.ndarray, bins: int = 16) -> tuple[float, float]:
     """``(a, b)`` of the noise variance ``a * signal + b`` of a Poisson-Gaussian image (a radiograph's linear
     detector signal), fitted on the image alone.
@@ -209,7 +213,10 @@ def poisson_gaussian_fit(img: torch.Tensor | np.ndarray, bins: int = 16) -> tupl
     cancels and the noise keeps about the block's variance. The blocks are binned by mean into ``bins`` equally
     filled bins; in each bin (median |HH| / 0.6745)^2 estimates the variance, robust to edges; a least-squares
     line through the bins' (mean, variance) gives ``a`` and ``b``, both clipped at 0 (Foi et al. 2008 fit the
-    same model on wavelet details).
+    same model on wavelet details). Blocks with a pixel at the image's minimum or maximum, where more than
+    :data:`SATURATED` of the pixels sit (a saturated detector, a file clipped to its bit depth), have lost their
+    noise and are left out, and so, in a second fit, are blocks within three noise standard deviations of such a
+    bound (the first fit's), whose noise the clipping truncated.
 
     Args:
         img: ``(H, W)``, ``(C, H, W)`` or ``(C, H, W, D)`` on any linear scale; the fit is on that scale.
@@ -219,7 +226,27 @@ def poisson_gaussian_fit(img: torch.Tensor | np.ndarray, bins: int = 16) -> tupl
     img = img.reshape(-1, *img.shape[-2:]) if img.ndim <= 3 else img.movedim(-1, 1).flatten(0, 1)
     rows, row_detail = _haar(img, 1)
     block, detail = _haar(rows, 2)[0] / 2.0, _haar(row_detail, 2)[1]
-    block, detail = block.flatten(), detail.flatten().abs()
+    bounds = [bound for bound in (img.min(), img.max()) if float((img == bound).double().mean()) > SATURATED]
+    clipped = torch.zeros_like(img, dtype=torch.bool)
+    for bound in bounds:  # a saturated detector (or a clipped file) holds its bound in many pixels
+        clipped |= img == bound
+    clipped = torch.nn.functional.max_pool2d(clipped[:, None, : block.shape[1] * 2, : block.shape[2] * 2].double(),
+                                             2)[:, 0].bool()
+    block, detail = block[~clipped], detail[~clipped].abs()
+    a, b = _line_fit(block, detail, bins)
+    if bounds:  # blocks within 3 sigma of a bound kept only their noise away from it: fit again without them
+        sigma = [math.sqrt(max(a * float(bound) + b, 0.0)) for bound in bounds]
+        far = torch.ones_like(block, dtype=torch.bool)
+        for bound, s in zip(bounds, sigma):
+            far &= (block - float(bound)).abs() > 3.0 * s
+        a, b = _line_fit(block[far], detail[far], bins)
+    return a, b
+
+
+def _line_fit(block: torch.Tensor, detail: torch.Tensor, bins: int) -> tuple[float, float]:
+    """``(a, b)`` of the variance ``a * mean + b`` through the bins of block ``mean`` (see poisson_gaussian_fit)."""
+    if block.numel() == 0:
+        return 0.0, 0.0
     edges = torch.quantile(block, torch.linspace(0, 1, bins + 1, dtype=torch.float64))
     means, variances = [], []
     for low, high in zip(edges[:-1], edges[1:]):
