@@ -182,9 +182,10 @@ MRI_DOC_ADAPTATION = (
     'fails or is stopped leaves the weights an earlier run wrote there. The noise level is estimated from each scan (the median over a\n'
     "series' frames, logged), over the whole scan with its background, which errs low on magnitude\n"
     'images: recorrupted pairs with an overestimated level teach the network to invert part of the noise\n'
-    'instead of removing it, while an underestimate only leaves some. Give `--noise_level SIGMA` (on the\n'
-    "normalised scale) when you know it, which gained more in the project's quality benchmark, and\n"
-    'compare the adapted output with the unadapted one. The network learns on\n'
+    'instead of removing it, while an underestimate only leaves some. Give `--noise_level SIGMA` when you\n'
+    "know it, in the scan's own intensity units (the standard deviation of a uniform region, as a physicist\n"
+    "measures it; adapt.json maps it onto each scan's normalised scale and logs both), which gained more in the\n"
+    "project's quality benchmark, and compare the adapted output with the unadapted one. The network learns on\n"
     'inputs a little noisier than the scan (sigma times sqrt(1 + alpha^2)) and `inference.json` then gives\n'
     "it the scan itself, which measured better than the paper's averaging over re-corrupted copies at\n"
     'inference. Networks with batch normalisation re-estimate its statistics on your scans. Settings: `adaptation#iterations` (400), `#learning_rate` (0.0003, cosine decay), `#alpha`\n'
