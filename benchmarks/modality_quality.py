@@ -1,6 +1,6 @@
 """Denoising quality per modality on its held-out real images: the bundles against the classical denoisers.
 
-``python -m benchmarks.modality_quality --modality ct --output runs/quality_ct [--data data/ct]
+``python -m benchmarks.modality_quality --modality ct --output runs/quality_ct [--data data/ct] [--bundles B ...]
 [--weights ct_denoising_drunet=PATH ...] [--epochs 30] [--noise-levels 60000 400000] [--overrides JSON]``
 
 Prepares the modality's embedded sample (``--data`` uses a prepared dataset of that modality instead), then runs
@@ -146,6 +146,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cli.add_argument("--output", type=Path, required=True, help="folder for quality.csv, quality.md and compare/")
     cli.add_argument("--data", type=Path, default=None,
                      help="a prepared dataset of the modality (default: prepare the embedded sample in OUTPUT/data)")
+    cli.add_argument("--bundles", nargs="+", default=(), metavar="BUNDLE",
+                     help="the bundles to score (default every bundle of the modality)")
     cli.add_argument("--weights", nargs="*", default=[], metavar="BUNDLE=PATH",
                      help="trained weights per bundle (default: the shipped ones)")
     cli.add_argument("--epochs", type=int, default=30, help="training epochs of a bundle without weights")
@@ -175,8 +177,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     elif dataset_modality(data).name != modality.name:
         raise DataError(f"--data {data}: a {dataset_modality(data).title} dataset, not {modality.title}; prepare one "
                         f"with monai-denoise prepare --modality {modality.name}")
-    networks = compared_bundles((), modality, data)
-    config = CompareConfig(epochs=args.epochs, weights=weights, overrides=args.overrides,
+    networks = compared_bundles(tuple(args.bundles), modality, data)
+    weights = {bundle: path for bundle, path in weights.items() if bundle in networks}
+    config = CompareConfig(bundles=networks, epochs=args.epochs, weights=weights, overrides=args.overrides,
                            noise_levels=tuple(args.noise_levels))
     run_compare(data, args.output / "compare", config)
     column = f"noise_{modality.noise_model.level}"
