@@ -43,7 +43,7 @@ from monai.bundle import ConfigParser
 from monai.data import MetaTensor
 
 from data_prep.sources import sample_volumes
-from data_prep.volumes import load_volume
+from monai_denoise.volumes import load_volume
 from monai_denoise.baselines import (
     BASELINES,
     bm3d_denoise,

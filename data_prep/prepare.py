@@ -23,11 +23,12 @@ from tqdm import tqdm
 from monai_denoise.atomic import atomic_directory
 from monai_denoise.errors import DataError
 from monai_denoise.modalities import get_modality
+from monai_denoise.files import is_dicom_file, is_picture, unique_ids
 from monai_denoise.transforms import DigitallyReconstructedRadiograph
+from monai_denoise.volumes import check_input, load_volume
 
-from .sources import SourceVolume, is_dicom_file, is_picture, unique_ids
+from .sources import SourceVolume
 from .splits import SPLITS, assign_splits, check_fractions
-from .volumes import check_input, load_volume
 
 AXES = {"sagittal": 0, "coronal": 1, "axial": 2}
 VERSIONED_PACKAGES = ("monai-denoise", "monai", "torch", "nibabel", "numpy", "itk", "nilearn", "dipy")

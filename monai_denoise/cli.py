@@ -44,7 +44,9 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
 
 def _run_prepare(args: argparse.Namespace) -> None:
     from data_prep import PrepareConfig, prepare_dataset
-    from data_prep.sources import NIFTI_SUFFIXES, PICTURE_SUFFIXES, SourceVolume, find_files
+    from data_prep.sources import SourceVolume
+
+    from .files import NIFTI_SUFFIXES, PICTURE_SUFFIXES, find_files
 
     from .modalities import get_modality
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep.sources import (NIFTI_SUFFIXES, PICTURE_SUFFIXES, find_files, is_dicom_file, is_nifti, is_picture,
+from .files import (NIFTI_SUFFIXES, PICTURE_SUFFIXES, find_files, is_dicom_file, is_nifti, is_picture,
                                 unique_ids, volume_id)
-from data_prep.volumes import check_input
+from .volumes import check_input
 
 from .dicom import read_dicom_image
 from .errors import DataError
@@ -88,7 +88,7 @@ def list_volumes(inputs: str | Path | list[str | Path], dicom_series: bool = Tru
     (:class:`monai_denoise.modalities.Modality`).
 
     Every input is checked first from its headers (a 3D or 4D NIfTI file; a DICOM series of at least two slices,
-    see ``data_prep.volumes.dicom_series_files``; a picture's header; a single DICOM file read whole), so a bad one
+    see ``monai_denoise.volumes.dicom_series_files``; a picture's header; a single DICOM file read whole), so a bad one
     stops the run before any output is written. ``name`` is the file's own name, a series' folder name or a single
     DICOM file's stem + ``.nii.gz``, prefixed with the folder's name where two would be the same.
 
@@ -105,7 +105,7 @@ def list_volumes(inputs: str | Path | list[str | Path], dicom_series: bool = Tru
             files of CT and radiographs, series of any modality.
 
     Raises:
-        DataError: see ``data_prep.sources.find_files``, ``data_prep.volumes.check_input`` and
+        DataError: see ``monai_denoise.files.find_files``, ``monai_denoise.volumes.check_input`` and
             ``monai_denoise.dicom.read_dicom_image``; also a DICOM series of one slice where single files are not
             read alone (a 2D image, which ``data_prep`` takes but the MRI bundles' volume inference does not).
     """

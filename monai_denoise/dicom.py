@@ -23,8 +23,8 @@ Values:
 Shapes: :func:`read_dicom_image` returns float32 arrays ``(F, H, W)``: frames (slices)
 by rows by columns, as DICOM stores them. ``meta["affine"]`` (where the file has the patient geometry: CT) is the 4x4
 RAS affine, in mm, of the array's ``(X, Y, Z) = (column, row, frame)`` indices, i.e. of ``array.transpose(2, 1, 0)``,
-the convention of MONAI's ``ITKReader`` and of :func:`data_prep.volumes.load_volume`; :func:`as_volume` builds that
-``(1, X, Y, Z)`` MetaTensor. A DICOM series (a folder) is read by ITK, see ``data_prep.volumes``.
+the convention of MONAI's ``ITKReader`` and of :func:`monai_denoise.volumes.load_volume`; :func:`as_volume` builds that
+``(1, X, Y, Z)`` MetaTensor. A DICOM series (a folder) is read by ITK, see ``monai_denoise.volumes``.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 @contextmanager
 def _kept_locale() -> Iterator[None]:
     """Restore the process locale after decoding: GDCM may set it to ``C`` (it does through ITK, see
-    :func:`data_prep.volumes.isolated_gdcm`), after which Python decodes subprocess output as ASCII."""
+    :func:`monai_denoise.volumes.isolated_gdcm`), after which Python decodes subprocess output as ASCII."""
     saved = locale.setlocale(locale.LC_ALL)
     try:
         yield

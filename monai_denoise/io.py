@@ -17,8 +17,8 @@ from monai.transforms import MapTransform
 from monai.utils import ensure_tuple
 from PIL import Image
 
-from data_prep.sources import is_dicom_file, is_nifti, is_picture, volume_id
-from data_prep.volumes import isolated_gdcm, load_picture
+from .files import is_dicom_file, is_nifti, is_picture, volume_id
+from .volumes import isolated_gdcm, load_picture
 
 from .atomic import atomic_path
 from .dicom import as_volume, read_dicom_image
@@ -76,12 +76,12 @@ def read_image_file(path: Path, dicom_modalities: Sequence[str] | None = None) -
     A DICOM file (a CT slice or enhanced multi-frame CT in HU, a radiograph as its linear signal, MONOCHROME2) is
     read by :func:`monai_denoise.dicom.read_dicom_image` with ``dicom_modalities`` as the accepted ``Modality`` values
     and becomes ``(W, H, F)`` with its RAS affine (:func:`monai_denoise.dicom.as_volume`); a picture is read as
-    :func:`data_prep.volumes.load_picture` reads it, ``(H, W, 1)`` with unit spacing and its full scale. The meta data
+    :func:`monai_denoise.volumes.load_picture` reads it, ``(H, W, 1)`` with unit spacing and its full scale. The meta data
     holds :data:`SOURCE_DTYPE` (the type the output is written in), :data:`SOURCE_MIN` / :data:`SOURCE_MAX`, and
     :data:`~monai_denoise.transforms.FULL_SCALE` where the image has one.
 
     Raises:
-        DataError: see :func:`~monai_denoise.dicom.read_dicom_image` and :func:`~data_prep.volumes.load_picture`.
+        DataError: see :func:`~monai_denoise.dicom.read_dicom_image` and :func:`~monai_denoise.volumes.load_picture`.
     """
     if is_picture(path):
         volume = load_picture(path)

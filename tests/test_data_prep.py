@@ -19,7 +19,7 @@ from data_prep import PrepareConfig, prepare_dataset, sample_volumes
 from data_prep.sources import SourceVolume
 from data_prep.splits import SPLITS, assign_splits, split_counts
 from data_prep.sources import SAMPLE_PHOTOGRAPHS
-from data_prep.volumes import check_input
+from monai_denoise.volumes import check_input
 from monai_denoise.errors import DataError
 
 SHAPE = (24, 20, 12)  # x, y, z; axial slices are 24 x 20

@@ -14,8 +14,9 @@ from conftest import UNET_BUNDLE, phantom, write_nifti
 from test_bundle import rendered_bundle, workflow
 
 from data_prep import PrepareConfig, prepare_dataset
-from data_prep.sources import NIFTI_SUFFIXES, SourceVolume, find_files
-from data_prep.volumes import check_input, isolated_gdcm, load_volume
+from data_prep.sources import SourceVolume
+from monai_denoise.files import NIFTI_SUFFIXES, find_files
+from monai_denoise.volumes import check_input, isolated_gdcm, load_volume
 from monai_denoise.data import list_volumes
 from monai_denoise.errors import DataError
 

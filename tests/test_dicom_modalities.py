@@ -312,7 +312,7 @@ def test_a_ct_slice_file_reads_as_itk_reads_its_series(tmp_path):
     """A single CT file gives the same HU values and RAS geometry as the project's ITK series reader (load_volume)."""
     from monai.transforms import Orientation
 
-    from data_prep.volumes import load_volume
+    from monai_denoise.volumes import load_volume
 
     volume = (np.random.default_rng(0).integers(0, 2000, (1, 6, 7))).astype(np.uint16)
     series = write_ct_series(tmp_path / "ct", volume, [-20.0])

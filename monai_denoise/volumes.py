@@ -20,11 +20,10 @@ from monai.data import MetaTensor
 from monai.transforms import EnsureChannelFirst, LoadImage, Orientation
 from PIL import Image
 
-from monai_denoise.dicom import as_volume, check_series_modality, read_dicom_image
-from monai_denoise.errors import DataError
-from monai_denoise.transforms import FULL_SCALE, check_finite
-
-from .sources import is_dicom_file, is_nifti, is_picture
+from .dicom import as_volume, check_series_modality, read_dicom_image
+from .errors import DataError
+from .files import is_dicom_file, is_nifti, is_picture
+from .transforms import FULL_SCALE, check_finite
 
 _load = LoadImage(reader="NibabelReader", image_only=True, dtype=np.float32)
 _load_dicom = LoadImage(reader="ITKReader", image_only=True, dtype=np.float32)
