@@ -13,6 +13,7 @@ from pathlib import Path
 from . import BUNDLES_ROOT, __version__
 from .console import data_error
 from .errors import DataError
+from .modalities import MODALITIES, MRI
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
@@ -24,13 +25,13 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample", action="store_true",
                    help="use the modality's embedded sample (MRI: MNI152 T1, dipy scans, scikit-image photographs, "
                         "EPI; CT: pydicom-data CT slices; xray: pydicom-data radiographs and photographs)")
-    p.add_argument("--modality", default="mri", choices=["mri", "ct", "xray"],
-                   help="imaging modality: intensity mapping (MRI percentiles, CT HU window, radiograph full scale) "
-                        "and slicing (default mri)")
+    p.add_argument("--modality", default=MRI.name, choices=sorted(MODALITIES),
+                   help="imaging modality, which sets the intensity mapping and slicing: "
+                        f"{', '.join(f'{m.name} ({m.title})' for m in MODALITIES.values())} (default {MRI.name})")
     p.add_argument("--output", required=True, help="output folder (datalist.json, manifest.csv, images/)")
     p.add_argument("--axis", default="axial", choices=["axial", "coronal", "sagittal"])
     p.add_argument("--size", type=int, help="square slice or tile size, a multiple of 16 (default: the modality's, "
-                                            "MRI 192, CT 512 (whole slices), radiograph tiles 256)")
+                                            f"{', '.join(f'{m.name} {m.prepare_size}' for m in MODALITIES.values())})")
     p.add_argument("--percentiles", type=float, nargs=2, default=(0.5, 99.5), metavar=("LOW", "HIGH"),
                    help="MRI: the percentiles of each volume mapped to 0 and 1 (default 0.5 99.5)")
     p.add_argument("--split", type=float, nargs=3, default=(0.7, 0.15, 0.15), metavar=("TRAIN", "VAL", "TEST"),
@@ -203,8 +204,6 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
                         "from its provenance.json)")
     p.add_argument("--epochs", type=int, default=30, help="training epochs per bundle (default 30)")
     p.add_argument("--noise-profile", type=Path, help="noise profile merged over every bundle config")
-    from .modalities import MODALITIES
-
     defaults = ", ".join(f"{m.title} {m.noise_model.level} (default "
                          f"{' '.join(f'{v:g}' for v in m.noise_model.levels)})" for m in MODALITIES.values())
     p.add_argument("--noise-levels", type=float, nargs="+", default=None,
