@@ -14,8 +14,9 @@ photons), as a user whose scanner is unlike the training data would run it:
 3. the evaluation scores the shipped weights without and with the x8 self-ensemble and the adapted weights (with
    the bundle's inferer), on the same images.
 
-``--arms`` adds, on the validation images at the middle dose, the other recorruptions (``white`` against the
-modality's own), adapting on the validation images: the choice of the pairs' noise model made by validation.
+``--arms`` adds, on the validation images at the middle dose, the other recorruptions against the modality's own
+and, with ``--learning-rates``, other learning rates, adapting on the validation images: the pairs' noise model and
+the adaptation's settings chosen by validation (``--validation-only`` runs these alone).
 
 Needs the prepared samples (``monai-denoise prepare --sample --modality M --output DATA_ROOT/M``). Writes
 ``adaptation.csv`` and ``adaptation.md`` (the machine, the table, each gain), prints them, asserts nothing.
@@ -114,7 +115,8 @@ def variants(bundle: str, weights: Path, parser: ConfigParser, test: EvaluationS
     return scored
 
 
-def measure(modality: str, data: Path, iterations: int, arms: bool, overrides: dict) -> list[dict]:
+def measure(modality: str, data: Path, iterations: int, arms: bool, overrides: dict,
+            learning_rates: tuple[float, ...] = (), test: bool = True) -> list[dict]:
     """Rows of one modality: per dose noisy / plain / x8 / adapted on the test images, and the validation arms."""
     bundle = BUNDLE.format(modality)
     base = parse(bundle, ["train"], dataset_dir=str(data), **overrides)
@@ -130,7 +132,7 @@ def measure(modality: str, data: Path, iterations: int, arms: bool, overrides: d
                 "ssim": means["ssim"], "gain_db": means["psnr"] - noisy_psnr, "adapt_time": scored.settings}
 
     with tempfile.TemporaryDirectory() as scratch:
-        for level in map(float, levels):
+        for level in map(float, levels if test else ()):
             parser = parse(bundle, ["train", "evaluate"], dataset_dir=str(data), **overrides, **{f"noise#{key}": level})
             test = evaluation_set(parser)
             noisy = score_noisy(test)
@@ -144,11 +146,13 @@ def measure(modality: str, data: Path, iterations: int, arms: bool, overrides: d
                            val_levels=None)
             validation = evaluation_set(parser)
             noisy = score_noisy(validation).mean()["psnr"]
-            rows.append(row("validation", level, "x8", score_network(parser, weights, validation), noisy))
-            for recorruption in (own, *sorted(set(RECORRUPTIONS) - {own})):
-                adapted = adapt(bundle, weights, validation, Path(scratch) / f"val_{recorruption}",
-                                iterations, {**overrides, "recorruption": recorruption})
-                rows.append(row("validation", level, f"adapted ({recorruption}) x8",
+            rows.append(row("validation", level, "shipped", score_network(parser, weights, validation), noisy))
+            default = parse(bundle, ["adapt"]).get_parsed_content("adaptation#learning_rate")
+            for recorruption, rate in [*((own, rate) for rate in sorted({default, *learning_rates}, reverse=True)),
+                                       *((other, default) for other in sorted(set(RECORRUPTIONS) - {own}))]:
+                adapted = adapt(bundle, weights, validation, Path(scratch) / f"val_{recorruption}_{rate:g}", iterations,
+                                {**overrides, "recorruption": recorruption, "adaptation#learning_rate": rate})
+                rows.append(row("validation", level, f"adapted ({recorruption}, learning rate {rate:g})",
                                 score_network(parser, adapted, validation), noisy))
                 print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)
     return rows
@@ -161,7 +165,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     cli.add_argument("--data-root", type=Path, default=Path("runs/data"),
                      help="folder of the prepared samples, one sub-folder per modality (default runs/data)")
     cli.add_argument("--iterations", type=int, default=400, help="adaptation iterations (adapt.json's default 400)")
-    cli.add_argument("--arms", action="store_true", help="also compare the recorruptions on the validation images")
+    cli.add_argument("--arms", action="store_true",
+                     help="also compare, on the validation images, the recorruptions and --learning-rates")
+    cli.add_argument("--learning-rates", nargs="+", type=float, default=(),
+                     help="adaptation learning rates tried on the validation images beside adapt.json's (with --arms)")
+    cli.add_argument("--validation-only", action="store_true", help="run the validation arms alone (with --arms)")
     cli.add_argument("--overrides", type=json_object, default={}, metavar="JSON", help="config overrides of every run")
     args = cli.parse_args(argv)
     for modality in args.modalities:
@@ -170,7 +178,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                             f"--sample --modality {modality} --output {args.data_root / modality})")
     rows = []
     for modality in args.modalities:
-        rows += measure(modality, args.data_root / modality, args.iterations, args.arms, args.overrides)
+        rows += measure(modality, args.data_root / modality, args.iterations, args.arms, args.overrides,
+                        tuple(args.learning_rates), not args.validation_only)
         table = pd.DataFrame(rows)
         write_csv(table, args.output / "adaptation.csv")
     text = "\n\n".join([

@@ -358,8 +358,7 @@ def adapt_config(spec: BundleSpec) -> dict:
     dependent). Where they were measured to mislead (``Modality.adaptation_refused``), ``run`` stops first with that
     line (a DataError, nothing read or written); ``--adaptation_refused ''`` runs it anyway, as the benchmark does.
     """
-    recorruption = spec.modality.noise_model.recorruption
-    chosen = {} if recorruption == "white" else {"recorruption": "@recorruption"}
+    chosen = {"recorruption": "@recorruption"}
     pairs = [
         {"_target_": "monai_denoise.transforms.NoiseLeveld", "keys": "image", "sigma_key": "noise_sigma",
          "noise_level": "@noise_level", "iterations": 0, **chosen},
@@ -400,7 +399,7 @@ def adapt_config(spec: BundleSpec) -> dict:
         "output_dir": "$@bundle_root + '/adapted'",
         "log_dir": "$@output_dir + '/logs'",
         "noise_level": "estimate",
-        **({"recorruption": recorruption} if chosen else {}),
+        "recorruption": spec.modality.noise_model.recorruption,
         **({"adaptation_refused": spec.modality.adaptation_refused} if spec.modality.adaptation_refused else {}),
         "adaptation": {"iterations": 400, "learning_rate": 0.0003, "alpha": 0.5, "patch_size": 64,
                        "patches_per_volume": 8, "volumes_per_batch": 1, "checkpoint_every": 50},
