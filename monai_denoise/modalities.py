@@ -235,11 +235,13 @@ MRI = Modality(
 )
 
 CT_ADAPTATION_REFUSED = (
-    "adapt.json does not adapt CT bundles: Recorrupted-to-Recorrupted here adds white Gaussian noise of one sigma, "
-    "which does not match CT's correlated, non-stationary projection-domain noise (the network would learn to remove "
-    "the wrong noise); fine-tune instead with train.json --finetune_from models/model.pt on your own clean-ish "
-    "(full-dose) CT slices prepared with 'monai-denoise prepare --modality ct', with the simulated noise set to your "
-    "scanner's dose (noise / train_noise: i0, electronic_std, views)")
+    "adapt.json does not adapt CT bundles by default: Recorrupted-to-Recorrupted pairs drawn from a CT slice alone "
+    "(white noise of each patch's own level) cannot follow the correlated noise of filtered back-projection, and "
+    "adapting on the noisy test slices lowered PSNR by several dB at every dose (python -m benchmarks.adaptation; "
+    "figures in the project's docs/inference-and-adaptation.md); fine-tune instead with train.json --finetune_from "
+    "models/model.pt on your own clean-ish (full-dose) CT slices prepared with 'monai-denoise prepare --modality ct', "
+    "with the simulated noise set to your scanner's dose (noise / train_noise: i0, electronic_std, views); "
+    "--adaptation_refused '' runs it anyway")
 
 CT_DOC_INTRO = (
     "it trains on whole 2D CT slices in Hounsfield\n"
@@ -300,13 +302,13 @@ CT_DOC_INFERENCE = (
 )
 
 CT_DOC_ADAPTATION = (
-    "`configs/adapt.json` does not adapt this bundle: it stops at once with one line saying why, exits\n"
-    "with a non-zero status and writes nothing. Recorrupted-to-Recorrupted adaptation, as the MRI\n"
-    "bundles run it, adds white Gaussian noise of one sigma to the scans; CT noise is correlated (filtered\n"
-    "back-projection spreads it into streaks and a fine texture) and non-stationary (stronger behind dense\n"
-    "or thick anatomy), so the recorrupted pairs would teach the network to remove the wrong noise.\n"
-    "Fine-tune instead on your own clean-ish (full-dose) CT slices with simulated noise at your\n"
-    "scanner's dose:\n"
+    "`configs/adapt.json` does not adapt this bundle by default: it stops at once with one line saying why,\n"
+    "exits with a non-zero status and writes nothing. Its Recorrupted-to-Recorrupted pairs take white noise of\n"
+    "each patch's own level (`recorruption: local`); CT noise is correlated (filtered back-projection spreads it\n"
+    "into streaks and a fine texture), which no pair drawn from the image alone follows, and adapting on the\n"
+    "noisy test slices themselves lowered PSNR at every dose (the project's `python -m benchmarks.adaptation`).\n"
+    "`--adaptation_refused ''` runs it anyway. Fine-tune instead on your own clean-ish (full-dose) CT slices\n"
+    "with simulated noise at your scanner's dose:\n"
     "\n"
     "```bash\n"
     "monai-denoise prepare --modality ct FULL_DOSE_CT --output DATA\n"
@@ -316,11 +318,13 @@ CT_DOC_ADAPTATION = (
 )
 
 XRAY_ADAPTATION_REFUSED = (
-    "adapt.json does not adapt radiograph bundles: Recorrupted-to-Recorrupted here adds white Gaussian noise of one "
-    "sigma, which does not match radiographs' signal-dependent Poisson-Gaussian noise (the network would learn to "
-    "remove the wrong noise); fine-tune instead with train.json --finetune_from models/model.pt on your own "
+    "adapt.json does not adapt radiograph bundles by default: its Recorrupted-to-Recorrupted pairs follow the "
+    "signal-dependent Poisson-Gaussian noise (variance fitted on each radiograph), yet adapting on the noisy test "
+    "radiograph lowered PSNR (python -m benchmarks.adaptation; figures in the project's "
+    "docs/inference-and-adaptation.md); fine-tune instead with train.json --finetune_from models/model.pt on your own "
     "clean-ish (high-dose) radiographs prepared with 'monai-denoise prepare --modality xray', with the simulated "
-    "noise set to your detector's dose (noise / train_noise: photons, electronic_std)")
+    "noise set to your detector's dose (noise / train_noise: photons, electronic_std); --adaptation_refused '' runs "
+    "it anyway")
 
 XRAY_DOC_INTRO = (
     "it trains on tiles of radiographs (the detector's\n"
@@ -377,12 +381,12 @@ XRAY_DOC_INFERENCE = (
 )
 
 XRAY_DOC_ADAPTATION = (
-    "`configs/adapt.json` does not adapt this bundle: it stops at once with one line saying why, exits\n"
-    "with a non-zero status and writes nothing. Recorrupted-to-Recorrupted adaptation, as the MRI\n"
-    "bundles run it, adds white Gaussian noise of one sigma to the images; a radiograph's noise is\n"
-    "signal-dependent (Poisson quantum noise, stronger where more photons arrive, plus electronic\n"
-    "noise), so the recorrupted pairs would teach the network to remove the wrong noise. Fine-tune\n"
-    "instead on your own clean-ish (high-dose) radiographs with simulated noise at your detector's dose:\n"
+    "`configs/adapt.json` does not adapt this bundle by default: it stops at once with one line saying why,\n"
+    "exits with a non-zero status and writes nothing. Its Recorrupted-to-Recorrupted pairs follow a\n"
+    "radiograph's signal-dependent noise (`recorruption: signal_dependent`: the variance `a * signal + b`\n"
+    "fitted on each radiograph, saturated pixels left out), yet adapting on the noisy test radiograph itself\n"
+    "lowered PSNR (the project's `python -m benchmarks.adaptation`). `--adaptation_refused ''` runs it anyway.\n"
+    "Fine-tune instead on your own clean-ish (high-dose) radiographs with simulated noise at your detector's dose:\n"
     "\n"
     "```bash\n"
     "monai-denoise prepare --modality xray HIGH_DOSE_RADIOGRAPHS --output DATA\n"

@@ -153,6 +153,27 @@ def test_adaptation_is_refused_with_the_reason_and_writes_nothing(trained, tmp_p
     assert not output.exists()
 
 
+def test_adaptation_runs_when_the_user_overrides_the_refusal(trained, tmp_path):
+    """``--adaptation_refused ''`` adapts a CT bundle on a scan in HU and a radiograph bundle on a 16-bit picture,
+    with pairs that follow the modality's noise."""
+    modality, bundle, model = trained
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    rng = np.random.default_rng(0)
+    signal = phantom((48, 48, 1), seed=3)[..., 0] / phantom((48, 48, 1), seed=3).max()
+    if modality == "ct":
+        write_nifti(scans / "slice.nii.gz", (-1000 + 1400 * signal + rng.normal(0, 30, signal.shape))[..., None])
+    else:
+        counts = rng.poisson(signal * 300 + 20) / 320 * 60000
+        Image.fromarray(np.clip(counts, 0, 65535).astype(np.uint16)).save(scans / "radiograph.png")
+    wf = workflow(bundle, ["adapt"], "train", dataset_dir=str(scans), output_dir=str(tmp_path / "adapted"),
+                  ckpt_path=str(model), adaptation_refused="",
+                  **{"adaptation#iterations": 2, "adaptation#patch_size": 16, "adaptation#patches_per_volume": 2})
+    assert wf.parser.get_parsed_content("recorruption") == {"ct": "local", "xray": "signal_dependent"}[modality]
+    wf.run()
+    assert (tmp_path / "adapted" / "models" / "model.pt").is_file()
+
+
 def test_ct_bundle_validates_every_slice_at_each_dose_it_serves(tmp_path):
     """A blind CT network is chosen on the mean validation PSNR over its doses, not on one."""
     bundle = BUNDLES_DIR / "ct_denoising_drunet"
