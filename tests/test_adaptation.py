@@ -257,3 +257,15 @@ def test_recorrupted_pairs_follow_noise_that_varies_across_the_image(recorruptio
         halves.append(float((out["image"] - out["label"]).std()) / 2)  # (y + z) - (y - z) = 2 z
     expected = ((0.2 / 200) ** 0.5, (0.8 / 200) ** 0.5) if recorruption == "signal_dependent" else (0.01, 0.05)
     assert halves == pytest.approx(expected, rel=0.2)
+
+
+def test_saturated_pixels_get_no_fresh_noise():
+    """A saturated detector region holds no noise: fresh noise there would teach the network to invent it."""
+    rng = np.random.default_rng(2)
+    noisy = np.minimum(rng.poisson(np.tile(np.linspace(0.2, 1.6, 64), (64, 1)) * 300.0) / 300.0, 1.0)
+    item = NoiseLeveld("image", recorruption="signal_dependent")({"image": torch.as_tensor(noisy[None]).float()})
+    assert item["noise_sigma"][3] == 1.0, "the saturation bound is found"
+    out = Recorruptd("image", recorruption="signal_dependent").set_random_state(0)(item)
+    saturated = torch.as_tensor(noisy[None] == 1.0)
+    assert bool(saturated.any()) and bool((out["image"] - out["label"])[saturated].eq(0).all())
+    assert float((out["image"] - out["label"])[~saturated].abs().mean()) > 0.01

@@ -20,7 +20,7 @@ from monai.transforms import MapTransform, Transform
 from monai.utils import convert_to_tensor
 
 __all__ = ["RECORRUPTIONS", "NoiseLevel", "NoiseLevelMap", "NoiseLevelMapd", "NoiseLeveld", "estimate_noise_sigma", "estimate_series_sigma",
-           "poisson_gaussian_fit", "scan_scale"]
+           "poisson_gaussian_fit", "saturation_bounds", "scan_scale"]
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +205,15 @@ SATURATED = 0.001
 """Fraction of an image's pixels at its minimum or maximum above which those pixels count as clipped."""
 
 
+def saturation_bounds(img: torch.Tensor | np.ndarray) -> tuple[float, float]:
+    """``(low, high)``: the image's minimum and maximum where more than :data:`SATURATED` of its pixels sit there (a
+    saturated detector, a file clipped to its bit depth: no noise is left in them), else -inf and inf."""
+    img = convert_to_tensor(img, track_meta=False, dtype=torch.float64)
+    low, high = float(img.min()), float(img.max())
+    return (low if float((img == low).double().mean()) > SATURATED else -math.inf,
+            high if float((img == high).double().mean()) > SATURATED else math.inf)
+
+
 def poisson_gaussian_fit(img: torch.Tensor | np.ndarray, bins: int = 16) -> tuple[float, float]:
     """``(a, b)`` of the noise variance ``a * signal + b`` of a Poisson-Gaussian image (a radiograph's linear
     detector signal), fitted on the image alone.
@@ -226,7 +235,7 @@ def poisson_gaussian_fit(img: torch.Tensor | np.ndarray, bins: int = 16) -> tupl
     img = img.reshape(-1, *img.shape[-2:]) if img.ndim <= 3 else img.movedim(-1, 1).flatten(0, 1)
     rows, row_detail = _haar(img, 1)
     block, detail = _haar(rows, 2)[0] / 2.0, _haar(row_detail, 2)[1]
-    bounds = [bound for bound in (img.min(), img.max()) if float((img == bound).double().mean()) > SATURATED]
+    bounds = [bound for bound in saturation_bounds(img) if math.isfinite(bound)]
     clipped = torch.zeros_like(img, dtype=torch.bool)
     for bound in bounds:  # a saturated detector (or a clipped file) holds its bound in many pixels
         clipped |= img == bound
@@ -273,7 +282,8 @@ class NoiseLeveld(MapTransform):
     A given ``noise_level`` is the noise standard deviation in the scan's own units (signal, HU: what a
     physicist measures in a uniform region), mapped onto the normalised scale by :func:`scan_scale`, and recorrupts
     white. Estimated, the item gets the sigma over the whole scan (``white``, ``local``: each patch is estimated
-    again when recorrupted) or ``(a, b)`` of :func:`poisson_gaussian_fit` (``signal_dependent``).
+    again when recorrupted) or ``(a, b, low, high)``: :func:`poisson_gaussian_fit` and :func:`saturation_bounds`
+    (``signal_dependent``).
 
     Args:
         keys: the key of the noisy image ``(C, H, W[, D])``; a single key.
@@ -304,8 +314,9 @@ class NoiseLeveld(MapTransform):
                 logger.info(f"noise sigma {self.level.noise_level} in the scan's units: {d[self.sigma_key]:.4f} on "
                             f"the normalised scale ({scale:g} units per unit)")
             elif self.recorruption == "signal_dependent":
-                d[self.sigma_key] = poisson_gaussian_fit(img)
-                logger.info(f"noise variance {d[self.sigma_key][0]:.3g} * signal + {d[self.sigma_key][1]:.3g}")
+                d[self.sigma_key] = (*poisson_gaussian_fit(img), *saturation_bounds(img))
+                logger.info(f"noise variance {d[self.sigma_key][0]:.3g} * signal + {d[self.sigma_key][1]:.3g}, "
+                            f"saturated at {d[self.sigma_key][2]:g} / {d[self.sigma_key][3]:g}")
             else:
                 d[self.sigma_key] = self.level(img)
         return d

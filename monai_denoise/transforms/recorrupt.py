@@ -71,11 +71,14 @@ class Recorrupt(RandomizableTransform):
         return img + self.alpha * z, img - z / self.alpha
 
 
-def signal_dependent_sigma(img: torch.Tensor, a: float, b: float) -> torch.Tensor:
+def signal_dependent_sigma(img: torch.Tensor, a: float, b: float, low: float = -math.inf, high: float = math.inf
+                           ) -> torch.Tensor:
     """``sqrt(a * s + b)`` per pixel of ``(C, H, W)``, ``s`` the noisy image smoothed over 3x3 pixels (the signal the
-    noise depends on, less noisy than the pixel itself), clipped at 0."""
+    noise depends on, less noisy than the pixel itself), clipped at 0; 0 at pixels at a saturation bound ``low`` or
+    ``high``, which hold no noise (fresh noise there would teach the network to invent it)."""
     signal = torch.nn.functional.avg_pool2d(img.float()[None], 3, stride=1, padding=1, count_include_pad=False)[0]
-    return (a * signal.clamp(min=0.0) + b).clamp(min=0.0).sqrt()
+    sigma = (a * signal.clamp(min=0.0) + b).clamp(min=0.0).sqrt()
+    return torch.where((img <= low) | (img >= high), torch.zeros_like(sigma), sigma)
 
 
 class Recorruptd(Randomizable, MapTransform):
@@ -83,7 +86,8 @@ class Recorruptd(Randomizable, MapTransform):
 
     The noise is read from ``sigma_key`` (written by :class:`~monai_denoise.transforms.NoiseLeveld` with the same
     ``recorruption``) and the fresh noise follows it (see :data:`~monai_denoise.transforms.RECORRUPTIONS`):
-    ``white`` one sigma, ``local`` the patch's own estimate, ``signal_dependent`` a map from ``(a, b)``. The key
+    ``white`` one sigma, ``local`` the patch's own estimate, ``signal_dependent`` a map from ``(a, b, low, high)``
+    (no fresh noise at saturated pixels). The key
     then holds the input's noise sigma (a map's RMS), so a noise-level-conditioned network gets the right map from
     ``NoiseLevelMapd``.
 
