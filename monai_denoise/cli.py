@@ -86,11 +86,9 @@ def _run_sample_data(args: argparse.Namespace) -> None:
 
 
 def _add_lpips_weights(sub: argparse._SubParsersAction) -> None:
-    from .perceptual import BACKBONES
-
     p = sub.add_parser("lpips-weights", help="download LPIPS's ImageNet backbone into the torch hub cache, once (needs "
                                              "network access; the one download this project makes, on purpose)")
-    p.add_argument("--net", choices=BACKBONES, default="alex", help="the backbone (default alex, LPIPS's default)")
+    p.add_argument("--net", default="alex", help="the backbone: alex (LPIPS's default), vgg or squeeze")
 
 
 def _run_lpips_weights(args: argparse.Namespace) -> None:

@@ -21,7 +21,7 @@ def _backbone_weights(net: str):
     weights = dict(zip(BACKBONES, (AlexNet_Weights.IMAGENET1K_V1, VGG16_Weights.IMAGENET1K_V1,
                                    SqueezeNet1_1_Weights.IMAGENET1K_V1)))
     if net not in weights:
-        raise ValueError(f"LPIPS backbone must be one of {list(weights)}, got {net!r}")
+        raise DataError(f"LPIPS backbone must be one of {', '.join(weights)}, got {net!r}")
     return weights[net]
 
 
