@@ -50,7 +50,8 @@ from monai_denoise.workflows import bundle_dir, parse, run_workflow
 from .options import json_object, run_main
 from .speed import machine
 
-BUNDLE = "{}_denoising_drunet"
+NETWORK = "drunet"
+"""The network whose shipped bundle of each modality is adapted."""
 
 
 def write_scans(test: EvaluationSet, folder: Path, bundle: str) -> Path:
@@ -118,7 +119,7 @@ def variants(bundle: str, weights: Path, parser: ConfigParser, test: EvaluationS
 def measure(modality: str, data: Path, iterations: int, arms: bool, overrides: dict,
             learning_rates: tuple[float, ...] = (), test: bool = True) -> list[dict]:
     """Rows of one modality: per dose noisy / plain / x8 / adapted on the test images, and the validation arms."""
-    bundle = BUNDLE.format(modality)
+    bundle = next(name for name, spec in BUNDLES.items() if spec.modality.name == modality and spec.network == NETWORK)
     base = parse(bundle, ["train"], dataset_dir=str(data), **overrides)
     key = noise_model(base.get_parsed_content("noise")).level
     levels = base.config.get("val_levels") or [base.get_parsed_content(f"noise#{key}")]

@@ -52,13 +52,13 @@ from .speed import machine
 NOISY = "noisy input"
 
 
-MEGAPIXEL_512 = 512 * 512
+PIXELS_512 = 512 * 512
 
 
 def level_means(comparison: pd.DataFrame, column: str, pixels: int) -> pd.DataFrame:
     """Mean PSNR, SSIM and MAE per noise level and method of compare's per-image table (``column``: its level), and
     the seconds per 512x512 image (``seconds_per_slice`` of images of ``pixels`` pixels, scaled)."""
-    comparison = comparison.assign(seconds_per_512=comparison.seconds_per_slice * MEGAPIXEL_512 / pixels)
+    comparison = comparison.assign(seconds_per_512=comparison.seconds_per_slice * PIXELS_512 / pixels)
     means = comparison.groupby([column, "method"], sort=False)[["psnr", "ssim", "mae", "seconds_per_512"]].mean()
     return means.reset_index().rename(columns={column: "level"})
 

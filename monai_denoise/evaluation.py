@@ -31,10 +31,6 @@ from .metrics import image_metrics
 from .perceptual import LPIPSMetric
 from .workflows import denoise, load_network, noisy_set
 
-SCORES = ("psnr", "ssim", "mae", "mse")
-"""The per-image columns of :func:`score` (and ``lpips`` where an LPIPS model is given)."""
-
-
 @dataclass(frozen=True)
 class EvaluationSet:
     """A bundle's seeded noisy images and what they are scored against.
@@ -59,7 +55,8 @@ class Scored:
 
     Attributes:
         pred: ``(N, 1, H, W)`` predictions after the bundle's postprocessing.
-        scores: one row per image: ``image`` and the :data:`SCORES` columns (``lpips`` where measured).
+        scores: one row per image: ``image`` and a column per metric of :data:`monai_denoise.metrics.METRICS`
+            (``lpips`` where measured).
         seconds: wall time of the method on the whole set (0 for the noisy input).
         parameters: a network's parameter count, else None.
         settings: a tuned baseline's parameters, e.g. ``"factor 1.5"``; empty otherwise.
