@@ -7,9 +7,22 @@ OUT ?= runs/demo
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install
+SYSTEM_TOOLS := Orthanc dciodvfy
+SYSTEM_PACKAGES := orthanc orthanc-dicomweb dicom3tools
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-install: $(STAMP)
+.PHONY: demo test install system
+
+install: system $(STAMP)
+
+# A real PACS (Orthanc with its DICOMweb plugin) and the standard's checker (dicom3tools' dciodvfy), which the tests
+# run: installed from Debian where missing.
+system:
+	@for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
+	fi
 
 $(STAMP): requirements.txt requirements-sample.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -526,3 +526,74 @@ def _stack_geometry(directions: np.ndarray, positions: np.ndarray, spacing: tupl
     lps = np.eye(4)
     lps[:3, 0], lps[:3, 1], lps[:3, 2], lps[:3, 3] = directions[0] * column, directions[1] * row, step, ordered[0]
     return order, np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps, None
+
+
+def frame_affines(ds: Dataset) -> list[np.ndarray]:
+    """The RAS affine (mm) of each frame's ``(column, row, 0)`` pixel indices, frames in the file's order: the frame's
+    plane from ``ImagePositionPatient`` / ``ImageOrientationPatient`` (top level or the functional groups) and its
+    pixel spacing, as :func:`read_dicom_image` builds a volume's affine. Without patient geometry (a radiograph),
+    the diagonal affine of the pixel spacing (1 mm where unknown) with frame ``f`` at ``z = f``, as
+    :func:`as_volume` places it."""
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    geometry = _geometry(ds, frames)
+    spacing, _ = _pixel_spacing(ds)
+    if geometry.orientation is None or geometry.positions is None or spacing is None:
+        row, column = spacing or (1.0, 1.0)
+        affines = [np.diag([column, row, 1.0, 1.0]) for _ in range(frames)]
+        for f, affine in enumerate(affines):
+            affine[2, 3] = f
+        return affines
+    affines = []
+    for position in geometry.positions:
+        _, affine, _ = _stack_geometry(geometry.orientation, position[None], spacing, geometry.thickness)
+        affines.append(affine)
+    return affines
+
+
+def stored_values(ds: Dataset, values: np.ndarray, path: str | Path) -> np.ndarray:
+    """The inverse of :func:`read_dicom_image`'s units: ``values`` ``(F, H, W)`` in the units the file is read in
+    (CT: HU; radiographs: linear signal, MONOCHROME2; an MR series: its rescaled values) as the file's stored
+    integers, rounded and clipped to its ``BitsStored`` and ``PixelRepresentation``, in the type its
+    ``BitsAllocated`` holds (little-endian). CT and MR: the modality rescale undone per frame (where there is one);
+    radiographs: inverted back where the file is displayed inverted (``MONOCHROME1``, an ``INVERSE`` presentation
+    LUT), then offset to the signed range where signed. Pixels that the file stores as padding
+    (``PixelPaddingValue`` up to ``PixelPaddingRangeLimit``) keep their stored value.
+
+    Raises:
+        DataError: float pixel data, or a bit depth of no integer type.
+    """
+    path = Path(path)
+    if "PixelData" not in ds:
+        raise DataError(f"{path}: float pixel data cannot be written back as stored integers; "
+                        "use output_format 'nifti'")
+    bits, signed = int(ds.BitsStored), int(ds.get("PixelRepresentation", 0))
+    allocated = int(ds.BitsAllocated)
+    if allocated not in (8, 16, 32):
+        raise DataError(f"{path}: {allocated} bits allocated per pixel, which no integer type holds; "
+                        "use output_format 'nifti'")
+    low, high = _stored_range(bits, signed)
+    work = np.asarray(values, dtype=np.float64).reshape(-1, int(ds.Rows), int(ds.Columns))
+    if _modality(ds, path) in RADIOGRAPH_MODALITIES:
+        full_scale = float(2**bits - 1)
+        shape = str(ds.get("PresentationLUTShape", "") or "").strip().upper()
+        if str(ds.get("PhotometricInterpretation", "")).strip().upper() == "MONOCHROME1" or shape == "INVERSE":
+            work = full_scale - work
+        work = work + low
+    else:
+        frames = work.shape[0]
+        if "RescaleSlope" in ds and "RescaleIntercept" in ds:
+            rescales = [(float(ds.RescaleSlope), float(ds.RescaleIntercept))] * frames
+        else:
+            items = [_group_item(ds, i, "PixelValueTransformationSequence") for i in range(frames)]
+            rescales = [(1.0, 0.0) if item is None or "RescaleSlope" not in item else
+                        (float(item.RescaleSlope), float(item.RescaleIntercept)) for item in items]
+        work = np.stack([(frame - intercept) / slope for frame, (slope, intercept) in zip(work, rescales)])
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}")
+    stored = np.clip(np.rint(work), low, high).astype(dtype)
+    padding = ds.get("PixelPaddingValue")
+    if padding is not None:
+        source = _decode(ds, path)[0].reshape(stored.shape)
+        first, last = sorted((int(padding), int(ds.get("PixelPaddingRangeLimit", padding))))
+        padded = (source >= first) & (source <= last)
+        stored[padded] = source[padded]
+    return stored

@@ -17,10 +17,11 @@ from monai.transforms import MapTransform
 from monai.utils import ensure_tuple
 from PIL import Image
 
-from .files import is_dicom_file, is_nifti, is_picture, volume_id
+from .files import NIFTI_SUFFIXES, is_dicom_file, is_nifti, is_picture, volume_id
 from .volumes import isolated_gdcm, load_picture
 
 from .atomic import atomic_path
+from .derived_dicom import Derivation, write_derived_series
 from .dicom import as_volume, read_dicom_image
 from .errors import DataError, describe
 from .transforms.intensity import FULL_SCALE, check_finite
@@ -34,6 +35,8 @@ For a single DICOM image file or a picture, the type its denoised output is writ
 """
 
 INT16_RANGE = (-32768.0, 32767.0)
+OUTPUT_FORMATS = ("source", "nifti")
+""":class:`SaveLikeSourced`'s ``output_format`` values: each output in its source's format, or NIfTI for DICOM."""
 PICTURE_DTYPES = {"F": "float32", "I": "uint16"}
 """Data types of PIL picture modes other than 8 bits (``I;16*`` modes are ``uint16``); ``I`` is read with a full
 scale of 65535 (a 16-bit PNG opens as ``I`` in some Pillow versions)."""
@@ -178,7 +181,7 @@ class ScanReader(ImageReader):
 
     def get_data(self, img: tuple[ImageReader, Any, str, Exception | None]) -> tuple[np.ndarray, dict]:
         """The array and meta data of ``reader``, plus the source's data type and value range in the meta data
-        (:data:`SOURCE_DTYPE`, :data:`SOURCE_MIN`, :data:`SOURCE_MAX`), for :class:`SaveNiftiLiked`.
+        (:data:`SOURCE_DTYPE`, :data:`SOURCE_MIN`, :data:`SOURCE_MAX`), for :class:`SaveLikeSourced`.
 
         Raises:
             DataError: the scan could not be read (damaged, truncated, or gone since the run started), or holds
@@ -212,16 +215,17 @@ def read_error(path: str, error: Exception) -> DataError:
                      f"({describe(error)}); replace or remove it")
 
 
-class SaveNiftiLiked(MapTransform):
-    """Save ``(T, X, Y, Z)`` predictions as NIfTI files shaped and oriented like their sources, in their data type
-    (a picture source as a picture).
+class SaveLikeSourced(MapTransform):
+    """Save ``(T, X, Y, Z)`` predictions in their sources' format, shaped and oriented like them, in their data type.
 
     The output of a NIfTI source keeps its shape, affine and header; a 3D source gives a 3D file, a 4D source a 4D
-    one. A DICOM series (a folder) or a single DICOM image file gives a 3D NIfTI file (``STEM.nii.gz``) with the
-    image's geometry (the prediction's affine) and a fresh header: no DICOM field is copied. A 2D picture (PNG,
-    TIFF, JPEG) gives a picture of the same name, format and bit depth (8-bit, 16-bit or float; a colour source,
-    read as its luminance, comes out grey). Each file is written to a temporary name and renamed when complete, and
-    logged (INFO) once written.
+    one. A DICOM series (a folder) or a single DICOM image file gives a derived DICOM series, the folder ``STEM``
+    (:func:`monai_denoise.derived_dicom.write_derived_series`: one instance per source instance, in the source's
+    study, stored as the source stores its pixels; ``output_dtype`` does not apply); with ``output_format="nifti"``
+    it gives a 3D NIfTI file (``STEM.nii.gz``) with the image's geometry (the prediction's affine) and a fresh
+    header: no DICOM field is copied. A 2D picture (PNG, TIFF, JPEG) gives a picture of the same name, format and
+    bit depth (8-bit, 16-bit or float; a colour source, read as its luminance, comes out grey). Each file or series
+    is written under a temporary name and renamed when complete, and logged (INFO) once written.
 
     Values: the prediction is clipped to the source's value range (a denoiser removes noise, so it has no reason to
     leave the range of the noisy scan; a magnitude image stays non-negative), then written in ``output_dtype``,
@@ -242,17 +246,27 @@ class SaveNiftiLiked(MapTransform):
             :func:`image_file_dtype` chose (CT: int16 HU where integral, else float32; radiographs: the stored
             integer type, MONOCHROME2). Pictures always keep their own type. Any numpy integer or float type
             name (``"float32"``, ``"int16"``, ...) writes that type.
+        output_format: ``"source"`` (default): DICOM in, DICOM out; ``"nifti"``: a DICOM source gives NIfTI.
+        derivation: what the derived DICOM series record as having made them: a
+            :class:`~monai_denoise.derived_dicom.Derivation` or its keyword arguments (``bundle``, ``version``,
+            ``settings``); needed where a DICOM source is written as DICOM.
 
     The source's type and range come from the prediction's meta data (:data:`SOURCE_DTYPE`, :data:`SOURCE_MIN`,
     :data:`SOURCE_MAX`, as :class:`ScanReader` records them); where they are missing the source is read again.
     """
 
     def __init__(self, keys: KeysCollection, output_dir: str | Path, name_key: str = "name",
-                 output_dtype: str | np.dtype | type | None = None, allow_missing_keys: bool = False) -> None:
+                 output_dtype: str | np.dtype | type | None = None, output_format: str = "source",
+                 derivation: Derivation | Mapping[str, Any] | None = None, allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
+        if output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"output_format: {output_format!r}, expected one of {', '.join(OUTPUT_FORMATS)}")
         self.output_dir = Path(output_dir)
         self.name_key = name_key
         self.output_dtype = None if output_dtype is None or str(output_dtype) == "input" else _dtype(output_dtype)
+        self.output_format = output_format
+        self.derivation = derivation if derivation is None or isinstance(derivation, Derivation) else \
+            Derivation(**derivation)
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
@@ -272,6 +286,9 @@ class SaveNiftiLiked(MapTransform):
             if source.is_dir() or single_dicom:
                 if array.shape[0] != 1:
                     raise DataError(f"{source}: expected one frame for a DICOM image or series, got {array.shape[0]}")
+                if self.output_format == "source":
+                    self._save_dicom(np.clip(array[0], low, high), pred.affine.cpu().numpy(), source, name)
+                    continue
                 dtype = self.output_dtype
                 if dtype is None:  # GDCM reads a series as floats only to apply a rescale slope: float32 is enough
                     dtype = np.dtype(np.float32) if source_dtype.kind == "f" else source_dtype
@@ -301,6 +318,15 @@ class SaveNiftiLiked(MapTransform):
                 nib.save(image, str(tmp))
             logger.info("wrote %s (%s) denoised from %s", path, np.dtype(dtype).name, source)
         return d
+
+    def _save_dicom(self, volume: np.ndarray, affine: np.ndarray, source: Path, name: str) -> None:
+        """Write ``volume`` ``(X, Y, Z)`` (RAS ``affine``) as the derived DICOM series of ``source``, the folder
+        ``name`` without its NIfTI suffix."""
+        if self.derivation is None:
+            raise ValueError("SaveLikeSourced: a DICOM source is written as DICOM only with a derivation (the bundle, "
+                             "its version and settings)")
+        stem = next((name[: -len(s)] for s in NIFTI_SUFFIXES if name.endswith(s)), name)
+        write_derived_series(source, volume, affine, self.output_dir / stem, self.derivation)
 
     @staticmethod
     def _save_picture(array: np.ndarray, source: Path, path: Path, dtype: np.dtype, low: float, high: float) -> None:

@@ -411,30 +411,30 @@ def test_output_dtype_float32_keeps_floats_and_inference_logs_each_file(tmp_path
     assert not np.allclose(nib.load(str(output / "epi.nii.gz")).get_fdata() % 1, 0), "floats, not rounded"
 
 
-def test_save_nifti_liked_rounds_clips_and_falls_back_to_reading_the_source(tmp_path):
+def test_save_like_sourced_rounds_clips_and_falls_back_to_reading_the_source(tmp_path):
     """Without the source's type and range in the meta data the source is read again; integer outputs are
     rounded and clipped to the source range, a scaled source's integers keep its scaling."""
     from monai.data import MetaTensor
 
-    from monai_denoise.io import SaveNiftiLiked
+    from monai_denoise.io import SaveLikeSourced
 
     source = nib.Nifti1Image(np.array([[[0, 10], [20, 30]]], np.int16), np.eye(4))
     source.header.set_slope_inter(0.5, 1.0)  # values 1, 6, 11, 16
     nib.save(source, str(tmp_path / "in.nii"))
     pred = MetaTensor(torch.tensor([[[[-3.0, 6.2], [11.4, 40.0]]]]), meta={"filename_or_obj": str(tmp_path / "in.nii")})
-    SaveNiftiLiked("pred", tmp_path / "int", output_dtype="input")({"pred": pred})
+    SaveLikeSourced("pred", tmp_path / "int", output_dtype="input")({"pred": pred})
     out = nib.load(str(tmp_path / "int" / "in.nii"))
     assert out.get_data_dtype() == np.int16 and (out.dataobj.slope, out.dataobj.inter) == (0.5, 1.0)
     np.testing.assert_array_equal(out.get_fdata(), [[[1.0, 6.0], [11.5, 16.0]]])
-    SaveNiftiLiked("pred", tmp_path / "uint8", output_dtype="uint8")({"pred": pred})
+    SaveLikeSourced("pred", tmp_path / "uint8", output_dtype="uint8")({"pred": pred})
     np.testing.assert_array_equal(nib.load(str(tmp_path / "uint8" / "in.nii")).dataobj.get_unscaled(),
                                   [[[0, 10], [21, 30]]])
-    SaveNiftiLiked("pred", tmp_path / "float", output_dtype="float64")({"pred": pred})
+    SaveLikeSourced("pred", tmp_path / "float", output_dtype="float64")({"pred": pred})
     out = nib.load(str(tmp_path / "float" / "in.nii"))
     assert out.get_data_dtype() == np.float64 and (out.dataobj.slope, out.dataobj.inter) == (1.0, 0.0)
     np.testing.assert_allclose(out.get_fdata(), [[[1.0, 6.2], [11.4, 16.0]]], rtol=1e-6)
     with pytest.raises(ValueError, match="output_dtype: 'complex64'"):
-        SaveNiftiLiked("pred", tmp_path, output_dtype="complex64")
+        SaveLikeSourced("pred", tmp_path, output_dtype="complex64")
 
 
 def test_a_training_set_smaller_than_one_batch_trains_in_one_smaller_batch(tiny_dataset, tmp_path):

@@ -211,7 +211,7 @@ def test_bad_dicom_series_get_an_error_that_names_the_folder(volume, tmp_path):
 
 
 def test_inference_denoises_a_dicom_series_as_it_does_the_same_volume_in_nifti(volume, tmp_path):
-    """inference.json on a DICOM series: a NIfTI file named after its folder, equal to the output for the NIfTI
+    """inference.json on a DICOM series with ``output_format nifti``: a NIfTI file named after its folder, equal to the output for the NIfTI
     twin of the series (both int16, as stored), with the series' geometry and no DICOM field in its header."""
     scans = tmp_path / "scans"
     noisy = np.rint(volume + np.random.default_rng(0).normal(0, 40, volume.shape)).astype(np.int16)
@@ -220,7 +220,8 @@ def test_inference_denoises_a_dicom_series_as_it_does_the_same_volume_in_nifti(v
     write_nifti(scans / "twin.nii.gz", noisy, RAS_AFFINE)
     assert [item["name"] for item in list_volumes(scans)] == ["a_T1.nii.gz", "b_T1.nii.gz", "twin.nii.gz"]
     output = tmp_path / "denoised"
-    workflow(UNET_BUNDLE, ["inference"], "infer", dataset_dir=str(scans), output_dir=str(output)).run()
+    workflow(UNET_BUNDLE, ["inference"], "infer", dataset_dir=str(scans), output_dir=str(output),
+             output_format="nifti").run()
     assert sorted(p.name for p in output.iterdir()) == ["a_T1.nii.gz", "b_T1.nii.gz", "twin.nii.gz"]
     from_dicom, from_nifti = nib.load(str(output / "a_T1.nii.gz")), nib.load(str(output / "twin.nii.gz"))
     flipped = nib.load(str(output / "b_T1.nii.gz")).get_fdata()
@@ -244,7 +245,7 @@ def test_inference_writes_a_dicom_series_in_its_stored_type_within_its_range(vol
     for output_dtype, expected in (("input", np.int16), ("float32", np.float32)):
         output = tmp_path / output_dtype
         workflow(bundle, ["inference"], "infer", dataset_dir=str(tmp_path / "scans"), output_dir=str(output),
-                 output_dtype=output_dtype).run()
+                 output_dtype=output_dtype, output_format="nifti").run()
         denoised = nib.load(str(output / "EPI.nii.gz"))
         out = denoised.get_fdata()
         assert denoised.get_data_dtype() == expected and (denoised.dataobj.slope, denoised.dataobj.inter) == (1, 0)

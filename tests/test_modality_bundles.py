@@ -12,12 +12,14 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
+import pydicom
 import pytest
 from conftest import TINY, UNET_BUNDLE, phantom, write_nifti
 from PIL import Image
 from test_bundle import workflow
 from test_dicom_modalities import dataset, write
 
+from monai_denoise.dicom import read_dicom_image
 from monai_denoise.errors import DataError
 
 BUNDLES_DIR = UNET_BUNDLE.parent
@@ -66,9 +68,9 @@ def trained(request, tmp_path_factory) -> tuple[str, Path, Path]:
     return modality, bundle, output / "models" / "model.pt"
 
 
-def infer(bundle: Path, model: Path, inputs: Path, results: Path) -> None:
+def infer(bundle: Path, model: Path, inputs: Path, results: Path, **overrides) -> None:
     wf = workflow(bundle, ["inference"], "infer", dataset_dir=str(inputs), output_dir=str(results),
-                  ckpt_path=str(model), roi_size=TINY["roi_size"])
+                  ckpt_path=str(model), roi_size=TINY["roi_size"], **overrides)
     wf.run()
 
 
@@ -86,7 +88,12 @@ def test_ct_bundle_denoises_a_dicom_slice_into_hounsfield_units(trained, tmp_pat
     if modality != "ct":
         pytest.skip("CT only")
     path, hu = ct_file(tmp_path / "in" / "slice.dcm")
-    infer(bundle, model, path, tmp_path / "out")
+    infer(bundle, model, path, tmp_path / "dicom")
+    (derived,) = (tmp_path / "dicom" / "slice").iterdir()
+    in_hu = read_dicom_image(derived)[0][0]
+    assert hu.min() <= in_hu.min() and in_hu.max() <= hu.max()
+    assert np.corrcoef(hu.ravel(), in_hu.ravel())[0, 1] > 0.5, "a derived DICOM slice in HU"
+    infer(bundle, model, path, tmp_path / "out", output_format="nifti")
     out = nib.load(str(tmp_path / "out" / "slice.nii.gz"))
     assert out.get_data_dtype() == np.int16 and out.shape == (40, 48, 1)
     values = np.asarray(out.dataobj)
@@ -124,7 +131,13 @@ def test_radiograph_bundle_denoises_a_monochrome1_cr_and_a_16_bit_png(trained, t
           inputs / "chest.dcm")
     picture = (plane((24, 32), 6) * 30).astype(np.uint16)
     Image.fromarray(picture).save(inputs / "hand.png")
-    infer(bundle, model, inputs, tmp_path / "out")
+    infer(bundle, model, inputs, tmp_path / "dicom")
+    (derived,) = (tmp_path / "dicom" / "chest").iterdir()
+    assert pydicom.dcmread(derived).PhotometricInterpretation == "MONOCHROME1", "stored as the source stores it"
+    in_signal = read_dicom_image(derived)[0][0]
+    assert signal.min() <= in_signal.min() and in_signal.max() <= signal.max()
+    assert np.corrcoef(signal.ravel(), in_signal.ravel())[0, 1] > 0.5
+    infer(bundle, model, inputs, tmp_path / "out", output_format="nifti")
     cr = nib.load(str(tmp_path / "out" / "chest.nii.gz"))
     assert cr.get_data_dtype() == np.uint16 and cr.shape == (36, 40, 1)
     values = np.asarray(cr.dataobj)[..., 0].T  # back to (rows, columns)

@@ -306,14 +306,19 @@ def _scans(spec: BundleSpec) -> dict:
 
 
 def inference_config(spec: BundleSpec) -> dict:
-    """``inference.json``: every NIfTI volume, 4D series or DICOM series in ``dataset_dir`` -> denoised NIfTI in
-    ``output_dir``, within the input's value range and in its data type (``output_dtype``: ``"input"`` or a numpy
-    type name such as ``"float32"``, see ``monai_denoise.io.SaveNiftiLiked``)."""
+    """``inference.json``: every NIfTI volume, 4D series or DICOM series in ``dataset_dir`` -> denoised in
+    ``output_dir``, within the input's value range, in its format and data type (``monai_denoise.io.SaveLikeSourced``):
+    NIfTI in, NIfTI out (``output_dtype``: ``"input"`` or a numpy type name such as ``"float32"``); DICOM in, a
+    derived DICOM series out that records the bundle, its version and settings (``output_format``: ``"source"``, or
+    ``"nifti"`` for NIfTI)."""
+    settings = {**({"self_ensemble": "@self_ensemble"} if spec.self_ensemble > 1 else {}),
+                **({"noise_level": "@noise_level"} if spec.noise_level_map else {})}
     config = {
         **_common(spec),
         **_scans(spec),
         "output_dir": "$@bundle_root + '/eval'",
         "output_dtype": "input",
+        "output_format": "source",
         "slice_axis": 2,
         "preprocessing": {"_target_": "Compose", "transforms": "@loading"},
         "dataset": {"_target_": "Dataset", "data": "@data", "transform": "@preprocessing"},
@@ -326,8 +331,9 @@ def inference_config(spec: BundleSpec) -> dict:
         "postprocessing": {"_target_": "Compose", "transforms": [
             {"_target_": "Invertd", "keys": "pred", "transform": "@preprocessing", "orig_keys": "image",
              "nearest_interp": False, "to_tensor": True},
-            {"_target_": "monai_denoise.io.SaveNiftiLiked", "keys": "pred", "output_dir": "@output_dir",
-             "output_dtype": "@output_dtype"},
+            {"_target_": "monai_denoise.io.SaveLikeSourced", "keys": "pred", "output_dir": "@output_dir",
+             "output_dtype": "@output_dtype", "output_format": "@output_format",
+             "derivation": {"bundle": spec.name, "version": spec.version, "settings": settings}},
         ]},
         "handlers": [
             {"_target_": "monai_denoise.handlers.CheckedCheckpointLoader", "load_path": "@ckpt_path", "load_dict": {"model": "@network"},
@@ -489,6 +495,7 @@ def metadata(spec: BundleSpec) -> dict:
         "copyright": "Copyright (c) monai-denoise contributors",
         "data_source": modality.data_source,
         "data_type": modality.data_type,
+        "dicom_modalities": list(modality.dicom_modalities),
         "image_classes": modality.image_classes,
         "label_classes": "the clean slice (training target)",
         "pred_classes": "the denoised slice, same shape and range",
