@@ -1,4 +1,5 @@
-"""The ``monai-denoise`` command line: prepare, sample-data, bundle, compare, study, sweep, visualise, federated, demo.
+"""The ``monai-denoise`` command line: prepare, sample-data, bundle, compare, study, sweep, visualise, federated, pacs,
+demo.
 
 Building the parser imports nothing heavy (no torch, no MONAI), so ``--help`` and ``--version`` answer at
 once; each command imports what it needs when it runs.
@@ -308,21 +309,84 @@ def _add_federated(sub: argparse._SubParsersAction) -> None:
     j.add_argument("--overwrite", action="store_true", help="replace an existing job folder")
 
 
-def _run_federated(args: argparse.Namespace) -> None:
+def _overrides(text: str) -> dict:
+    """``--overrides`` JSON as a dict of config settings; DataError otherwise."""
     import json
 
-    from .federated_job import write_job
-
     try:
-        overrides = json.loads(args.overrides)
+        overrides = json.loads(text)
     except json.JSONDecodeError as err:
         raise DataError(f"--overrides: not valid JSON ({err})") from err
     if not isinstance(overrides, dict):
-        raise DataError(f"--overrides: expected a JSON object of settings, got {args.overrides}")
+        raise DataError(f"--overrides: expected a JSON object of settings, got {text}")
+    return overrides
+
+
+def _run_federated(args: argparse.Namespace) -> None:
+    from .federated_job import write_job
+
+    overrides = _overrides(args.overrides)
     job = write_job(args.bundle, args.output, args.sites, args.rounds, args.local_epochs, args.privacy,
                     args.exclude_vars, args.initial_weights, overrides, args.overwrite)
     print(f"wrote {job}: run it with `nvflare simulator {job} -w WORKSPACE -n {args.sites} -t {args.sites}` after "
           f"setting MONAI_DENOISE_DATA_DIR_SITE_<N> for each site")
+
+
+def _add_pacs(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pacs", help="denoise DICOM from a PACS: pull / push over DICOMweb, or a storage listener")
+    verbs = p.add_subparsers(dest="verb", required=True)
+    d = verbs.add_parser("denoise", help="pull a study's series over DICOMweb (WADO-RS), denoise each series the "
+                                         "bundle serves, store the derived series back (STOW-RS)")
+    d.add_argument("--url", required=True, help="the DICOMweb root, e.g. http://pacs:8042/dicom-web")
+    d.add_argument("--study", required=True, metavar="STUDY_UID", help="the StudyInstanceUID")
+    d.add_argument("--bundle", required=True, type=Path, metavar="BUNDLE_DIR", help="the bundle folder")
+    d.add_argument("--series", metavar="SERIES_UID", help="only this series of the study")
+    d.add_argument("--dry-run", action="store_true", help="denoise, but store nothing")
+    listen = verbs.add_parser("listen", help="a DICOM storage listener: spool what arrives, denoise each complete series "
+                                        "with the bundle of its modality, forward the derived series by C-STORE")
+    listen.add_argument("--ae-title", required=True, help="the listener's AE title (the router's destination)")
+    listen.add_argument("--port", required=True, type=int, help="the port it listens on")
+    listen.add_argument("--host", default="0.0.0.0", help="the address it listens on (default all)")
+    listen.add_argument("--spool", required=True, type=Path, help="the spool folder: every received instance is kept "
+                                                             "there until its series was forwarded")
+    listen.add_argument("--forward", required=True, metavar="AE@HOST:PORT", help="where the derived series go")
+    listen.add_argument("--bundle", required=True, type=Path, action="append", metavar="BUNDLE_DIR",
+                   help="a bundle folder (repeat for one bundle per modality)")
+    listen.add_argument("--series-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="a series is complete after this long without a new instance (default 10)")
+    for verb in (d, listen):
+        verb.add_argument("--overrides", default="{}", metavar="JSON",
+                          help='inference.json settings for every bundle, e.g. \'{"self_ensemble": 1}\'')
+
+
+def _run_pacs(args: argparse.Namespace) -> None:
+    import logging
+    import signal
+
+    from .pacs.bundle_runner import BundleRunner
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for chatty in ("ignite", "dicomweb_client", "pynetdicom"):  # a line per engine run, request or association
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    overrides = _overrides(args.overrides)
+    if args.verb == "denoise":
+        from .pacs.dicomweb import denoise_study
+
+        runner = BundleRunner(args.bundle, overrides)
+        done = denoise_study(args.url, args.study, runner, args.series, args.dry_run)
+        for series in done:
+            print(f"{series.derived_uid}{'' if series.stored else ' (dry run: not stored)'}")
+        return
+    from .pacs.listener import Destination, Listener
+
+    destination = Destination.parse(args.forward)
+    listener = Listener(args.spool, [BundleRunner(b, overrides) for b in args.bundle], destination, args.ae_title,
+                        args.port, args.host, args.series_timeout)
+    signal.signal(signal.SIGTERM, lambda *_: listener.stop())
+    try:
+        listener.serve()
+    except KeyboardInterrupt:
+        listener.stop()
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
@@ -352,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep(sub)
     _add_visualise(sub)
     _add_federated(sub)
+    _add_pacs(sub)
     _add_demo(sub)
     return parser
 
@@ -377,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
             _run_visualise(args)
         elif args.command == "federated":
             _run_federated(args)
+        elif args.command == "pacs":
+            _run_pacs(args)
         elif args.command == "demo":
             _run_demo(args)
     except Exception as err:  # bad input, also where MONAI or Ignite wrapped it: one line
