@@ -357,6 +357,16 @@ def _add_pacs(sub: argparse._SubParsersAction) -> None:
     for verb in (d, listen):
         verb.add_argument("--overrides", default="{}", metavar="JSON",
                           help='inference.json settings for every bundle, e.g. \'{"self_ensemble": 1}\'')
+    o = verbs.add_parser("orthanc", help="run a local Orthanc PACS (DICOM and DICOMweb) to try the loop; Ctrl-C "
+                                         "stops it, its storage stays in --folder")
+    o.add_argument("--folder", required=True, type=Path, help="its storage, configuration and log")
+    o.add_argument("--http-port", type=int, default=8042, help="REST and DICOMweb port (default 8042)")
+    o.add_argument("--dicom-port", type=int, default=4242, help="DICOM port (default 4242)")
+    o.add_argument("--aet", default="ORTHANC", help="its AE title (default ORTHANC)")
+    o.add_argument("--modality", action="append", default=[], metavar="AE@HOST:PORT",
+                   help="a DICOM node it may send to (e.g. the listener: DENOISE@127.0.0.1:11112)")
+    o.add_argument("--load", nargs="+", default=[], type=Path, metavar="PATH",
+                   help="DICOM files or folders to store in it once started")
 
 
 def _run_pacs(args: argparse.Namespace) -> None:
@@ -368,6 +378,9 @@ def _run_pacs(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for chatty in ("ignite", "dicomweb_client", "pynetdicom"):  # a line per engine run, request or association
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    if args.verb == "orthanc":
+        _run_orthanc(args)
+        return
     overrides = _overrides(args.overrides)
     if args.verb == "denoise":
         from .pacs.dicomweb import denoise_study
@@ -387,6 +400,32 @@ def _run_pacs(args: argparse.Namespace) -> None:
         listener.serve()
     except KeyboardInterrupt:
         listener.stop()
+
+
+def _run_orthanc(args: argparse.Namespace) -> None:
+    import signal
+    import threading
+
+    from .files import is_dicom_file
+    from .pacs.listener import Destination
+    from .pacs.local_orthanc import LocalOrthanc
+
+    nodes = [Destination.parse(text) for text in args.modality]
+    files = [p for path in args.load for p in (sorted(path.rglob("*")) if path.is_dir() else [path])
+             if p.is_file() and is_dicom_file(p)]
+    if args.load and not files:
+        raise DataError(f"--load {' '.join(map(str, args.load))}: no DICOM file there")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with LocalOrthanc(args.folder, args.aet, {n.ae_title: (n.host, n.port) for n in nodes},
+                      http_port=args.http_port, dicom_port=args.dicom_port) as pacs:
+        loaded = pacs.upload(files)
+        print(f"Orthanc {pacs.aet}: DICOM on port {pacs.dicom_port}, DICOMweb at {pacs.dicomweb_url}, web viewer "
+              f"at {pacs.url}/app/explorer.html; {loaded} file(s) loaded; Ctrl-C stops it", flush=True)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:

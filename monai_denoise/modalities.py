@@ -150,8 +150,11 @@ MRI_DOC_DATA = (
 MRI_DOC_INFERENCE = (
     'denoises every `*.nii` / `*.nii.gz` in\n'
     '`VOLUMES` (or one file) and writes them under the same names, and every DICOM series in it (a folder\n'
-    "of slice files, read by ITK with its positions and spacing) as `FOLDER.nii.gz` with the series'\n"
-    "geometry and no DICOM header field (two inputs of the same name get their parent folder's name in\n"
+    "of slice files, read by ITK with its positions and spacing) as the folder `FOLDER/`, a derived DICOM\n"
+    "series in its study (new series and instance UIDs, `DERIVED\\SECONDARY`, the bundle, its version and\n"
+    "settings in DerivationDescription, the source's geometry, rescale and stored type; `--output_format\n"
+    "nifti` writes NIfTI instead, with the geometry and no DICOM header field)\n"
+    "(two inputs of the same name get their parent folder's name in\n"
     'front); intensities are normalised with the\n'
     '0.5 / 99.5 percentiles without clipping and mapped back afterwards. The denoised values stay within\n'
     "the input's value range (a magnitude image stays non-negative) and are written in the input's data\n"
@@ -284,11 +287,15 @@ CT_DOC_DATA = (
 CT_DOC_INFERENCE = (
     "denoises every `*.nii` / `*.nii.gz` volume in\n"
     "Hounsfield units in `VOLUMES` (or one file) and writes it under the same name, every DICOM series in\n"
-    "it (a folder of slice files, read by ITK with its positions and spacing) as `FOLDER.nii.gz`, and\n"
-    "every DICOM file given by name on its own (a CT slice or an enhanced multi-frame CT, read by pydicom\n"
-    "in HU: rescale slope and intercept applied, padding outside the field of view made air, -1024 HU)\n"
-    "as `STEM.nii.gz`; series and files keep their geometry and no DICOM header field (two inputs of the\n"
-    "same name get their parent folder's name in front). A DICOM file of another modality (an MR image)\n"
+    "it (a folder of slice files, read by ITK with its positions and spacing) as the folder `FOLDER/`,\n"
+    "and every DICOM file given by name on its own (a CT slice or an enhanced multi-frame CT, read by\n"
+    "pydicom in HU: rescale slope and intercept applied, padding outside the field of view made air,\n"
+    "-1024 HU) as the folder `STEM/`: each a derived DICOM series in its study (new series and instance\n"
+    "UIDs, `DERIVED\\SECONDARY`, the bundle, its version and settings in DerivationDescription, the\n"
+    "source's geometry, rescale and stored type; `--output_format nifti` writes NIfTI instead, with the\n"
+    "geometry and no DICOM header field)\n"
+    "(two inputs of the same name get their parent folder's name in front). A DICOM file of another\n"
+    "modality (an MR image)\n"
     "stops the run with one line naming the file, its modality and the bundles that take it.\n"
     "Intensities are mapped linearly from the [-1000, 1000] HU window (`hu_window`) to [0, 1] without\n"
     "clipping and back afterwards. The denoised values stay within the input's value range and are\n"
@@ -364,10 +371,11 @@ XRAY_DOC_DATA = (
 XRAY_DOC_INFERENCE = (
     "denoises every radiograph in `VOLUMES` (or one\n"
     "file), each file an image of its own, also inside folders: every DICOM file (CR or DX, read by\n"
-    "pydicom as the detector's stored linear signal, no LUT or window applied) as `STEM.nii.gz` with\n"
-    "its pixel spacing and no DICOM header field, in the file's\n"
-    "stored integer type and in the MONOCHROME2 convention (bone bright): a MONOCHROME1 input is written\n"
-    "as MONOCHROME2, inverted against its file; and every PNG / TIFF (or JPEG) picture as a picture of\n"
+    "pydicom as the detector's stored linear signal, no LUT or window applied) as the folder `STEM/`,\n"
+    "a derived DICOM series in its study (the bundle, its version and settings in DerivationDescription),\n"
+    "stored as its source stores it (a MONOCHROME1 input stays MONOCHROME1);\n"
+    "with `--output_format nifti`, `STEM.nii.gz` in the file's stored integer type and in the MONOCHROME2\n"
+    "convention (bone bright); and every PNG / TIFF (or JPEG) picture as a picture of\n"
     "the same name, format and bit depth (8 or 16 bits; a colour picture comes out grey). Two inputs of\n"
     "the same name get their parent folder's name in front. A DICOM file of another modality stops the\n"
     "run with one line naming the file, its modality and the bundles that take it; a NIfTI radiograph\n"

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-import requests
 from conftest import REPO, phantom
 from pydicom import uid
 from pynetdicom import AE, StoragePresentationContexts
@@ -58,11 +57,6 @@ def radiograph(folder: Path, seed: int) -> Path:
                          PresentationIntentType="FOR PRESENTATION", SeriesNumber=3), folder / "dx.dcm")
 
 
-def upload(pacs: LocalOrthanc, paths: list[Path]) -> None:
-    for path in paths:
-        requests.post(f"{pacs.url}/instances", data=path.read_bytes(), timeout=30).raise_for_status()
-
-
 def study_of(path: Path) -> str:
     return str(pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID)
 
@@ -80,7 +74,7 @@ def series_in(pacs: LocalOrthanc, study: str) -> dict[str, dict]:
 def test_pull_denoise_push_stores_a_derived_ct_series_and_radiograph(pacs, ct_series, tmp_path, capsys):
     ct = sorted(ct_series[0].iterdir())
     dx = radiograph(tmp_path / "dx", seed=1)
-    upload(pacs, ct + [dx])
+    pacs.upload(ct + [dx])
     for bundle, source in ((CT_BUNDLE, ct), (XRAY_BUNDLE, [dx])):
         study = study_of(source[0])
         assert main(["pacs", "denoise", "--url", pacs.dicomweb_url, "--study", study, "--bundle", str(bundle),
@@ -103,7 +97,7 @@ def test_pull_denoise_push_stores_a_derived_ct_series_and_radiograph(pacs, ct_se
 
 def test_dry_run_stores_nothing_and_bad_requests_are_one_line_each(pacs, ct_series, capsys):
     ct = sorted(ct_series[1].iterdir())
-    upload(pacs, ct)
+    pacs.upload(ct)
     study = study_of(ct[0])
     assert main(["pacs", "denoise", "--url", pacs.dicomweb_url, "--study", study, "--bundle", str(CT_BUNDLE),
                  "--overrides", PLAIN, "--dry-run"]) == 0
@@ -124,7 +118,7 @@ def test_a_store_the_pacs_drops_is_one_line(ct_series, tmp_path, capsys):
     script.write_text(REFUSE_DERIVED)
     with LocalOrthanc(tmp_path / "orthanc", options={"LuaScripts": [str(script)]}) as refusing:
         ct = sorted(ct_series[2].iterdir())
-        upload(refusing, ct)
+        refusing.upload(ct)
         assert main(["pacs", "denoise", "--url", refusing.dicomweb_url, "--study", study_of(ct[0]), "--bundle",
                      str(CT_BUNDLE), "--overrides", PLAIN]) == 2
     error = capsys.readouterr().err.strip()

@@ -52,17 +52,18 @@ class LocalOrthanc:
         folder: storage, index, configuration and log (created).
         aet: its DICOM AE title.
         modalities: AE title -> ``(host, port)`` of the DICOM nodes it may send to.
+        http_port, dicom_port: its ports (default: free ones).
         options: further Orthanc settings (``{"ReadOnly": True}``: a PACS that refuses to store).
     """
 
     def __init__(self, folder: str | Path, aet: str = "ORTHANC", modalities: dict[str, tuple[str, int]] | None = None,
-                 options: dict | None = None) -> None:
+                 options: dict | None = None, http_port: int | None = None, dicom_port: int | None = None) -> None:
         self.folder = Path(folder)
         self.aet = aet
         self.modalities = dict(modalities or {})
         self.options = dict(options or {})
-        self.http_port = free_port()
-        self.dicom_port = free_port()
+        self.http_port = http_port or free_port()
+        self.dicom_port = dicom_port or free_port()
         self.process: subprocess.Popen | None = None
 
     @property
@@ -131,6 +132,18 @@ class LocalOrthanc:
         response = requests.get(f"{self.url}{path}", timeout=30)
         response.raise_for_status()
         return response.json()
+
+    def upload(self, paths: list[Path]) -> int:
+        """Store DICOM files through the REST API; how many it took.
+
+        Raises:
+            DataError: a file it refused (not DICOM, damaged), named.
+        """
+        for path in paths:
+            response = requests.post(f"{self.url}/instances", data=Path(path).read_bytes(), timeout=60)
+            if not response.ok:
+                raise DataError(f"{path}: Orthanc refused it (HTTP {response.status_code}); give DICOM files")
+        return len(paths)
 
     def series(self) -> list[dict]:
         """Every stored series: Orthanc's expanded series records (``MainDicomTags``, ``Instances``, ...)."""
