@@ -199,7 +199,8 @@ def wait_for_derived(pacs: LocalOrthanc, expected: dict[str, list[int]], seconds
 
 
 def test_the_listener_takes_concurrent_senders_and_sets_a_bad_series_aside(pacs, ct_series, tmp_path):
-    """Four senders at once (two CT series, a radiograph, and an MR image that no bundle serves):
+    """Five senders at once (two CT series, a radiograph, an MR image that no bundle serves and a CT series with a
+    slice cut short):
     the good series arrive in Orthanc as derived series of as many instances, the bad ones wait in rejected/ with
     their reason, and the listener keeps serving."""
     listener = RunningListener(tmp_path / "spool", pacs, free_port())
@@ -207,8 +208,12 @@ def test_the_listener_takes_concurrent_senders_and_sets_a_bad_series_aside(pacs,
         dx = radiograph(tmp_path / "dx", seed=2)
         mr = write(dataset("MR", np.full((8, 8), 100, np.uint16), rescale=None,
                            SeriesInstanceUID=uid.generate_uid()), tmp_path / "mr.dcm")
+        damaged = sample_series(tmp_path / "damaged", 1, (3, 3), 64, seed=5)[0]
+        broken = pydicom.dcmread(next(damaged.iterdir()))
+        broken.PixelData = broken.PixelData[:100]  # a slice cut short in transit
+        broken.save_as(next(damaged.iterdir()))
         good = [sorted(ct_series[3].iterdir()), sorted(ct_series[4].iterdir()), [dx]]
-        batches = good + [[mr]]
+        batches = good + [[mr], sorted(damaged.iterdir())]
         results: list[list[int]] = []
         threads = [threading.Thread(target=lambda b=b: results.append(send(b, listener.port))) for b in batches]
         for thread in threads:
@@ -219,9 +224,10 @@ def test_the_listener_takes_concurrent_senders_and_sets_a_bad_series_aside(pacs,
         expected = {study_of(batch[0]): [len(batch)] for batch in good}
         assert wait_for_derived(pacs, expected, 240) == expected, listener.log()
         listener.wait_for("forwarded as", 30, count=len(good))
-        listener.wait_for("rejected", 30)
-        (rejected,) = (tmp_path / "spool" / "rejected").iterdir()
-        assert "Modality MR: no bundle serves it" in (rejected / "reason.txt").read_text()
+        listener.wait_for("rejected", 30, count=2)
+        reasons = sorted((folder / "reason.txt").read_text() for folder in (tmp_path / "spool" / "rejected").iterdir())
+        assert len(reasons) == 2 and "Modality MR: no bundle serves it" in "".join(reasons), reasons
+        assert any("damaged or truncated" in reason for reason in reasons), reasons
         log = listener.log()
         for word in ("received", "denoised", "forwarded"):
             assert log.count(f" {word}") >= len(good), (word, log)

@@ -13,6 +13,7 @@ from typing import Any
 import pydicom
 from monai.bundle import ConfigWorkflow
 
+from ..console import data_error
 from ..errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -83,9 +84,15 @@ class BundleRunner:
                                       bundle_root=str(self.root),
                                       **{**self.overrides, "dataset_dir": str(series), "output_dir": scratch,
                                          "output_format": "source"})
-            workflow.initialize()
-            workflow.run()
-            workflow.finalize()
+            try:
+                workflow.initialize()
+                workflow.run()
+                workflow.finalize()
+            except Exception as err:  # MONAI wraps the reader's DataError in its own errors: give the line itself
+                found = data_error(err)
+                if found is None:
+                    raise
+                raise found from err
             written = sorted(Path(scratch).rglob("*.dcm"))
             if not written:
                 raise DataError(f"{series}: {self} wrote no derived instance")
