@@ -172,12 +172,12 @@ class Spool:
 
     def reject(self, series: str, reason: str) -> Path:
         """Move a series in ``work/`` to ``rejected/<series>`` (beside an earlier rejection of it) with
-        ``reason.txt``."""
-        target = self.rejected / series
+        ``reason.txt`` (paths in ``reason`` named where the files now are)."""
+        target, source = self.rejected / series, self.work / series / "source"
         target.mkdir(exist_ok=True)
-        for path in (self.work / series / "source").iterdir():
+        for path in source.iterdir():
             os.replace(path, target / path.name)
-        (target / "reason.txt").write_text(reason + "\n")
+        (target / "reason.txt").write_text(reason.replace(str(source), str(target)) + "\n")
         _fsync(target)
         shutil.rmtree(self.work / series)
         return target
@@ -298,7 +298,7 @@ class Listener:
         except Exception as err:  # noqa: BLE001 (any series it cannot denoise is set aside; the listener keeps serving)
             reason = str(err) if isinstance(err, DataError) else describe(err)
             target = self.spool.reject(series, reason)
-            logger.error("series %s rejected to %s: %s", series, target, reason)
+            logger.error("series %s rejected to %s: %s", series, target, (target / "reason.txt").read_text().strip())
             return
         derived_uid = str(pydicom.dcmread(derived[0], stop_before_pixels=True).SeriesInstanceUID)
         denoised = time.monotonic()
