@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Flush a file or a folder entry to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -36,10 +37,10 @@ def atomic_path(target: str | os.PathLike, suffix: str = "", durable: bool = Fal
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         if durable:
-            _fsync(tmp)
+            fsync(tmp)
         os.replace(tmp, target)
         if durable:
-            _fsync(target.parent)
+            fsync(target.parent)
     finally:
         tmp.unlink(missing_ok=True)
 

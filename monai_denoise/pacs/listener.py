@@ -34,7 +34,7 @@ import pydicom
 from pydicom import uid as dicom_uid
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, fsync
 from ..errors import DataError, describe
 from .bundle_runner import BundleRunner, runners_by_modality, series_modality
 
@@ -70,14 +70,6 @@ class Destination:
         return f"{self.ae_title}@{self.host}:{self.port}"
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Spool:
     """The listener's folders on disk (see the module's docstring); every change is a rename, flushed."""
 
@@ -102,7 +94,7 @@ class Spool:
                 target.mkdir(exist_ok=True)
                 for path in source.iterdir():
                     os.replace(path, target / path.name)
-                _fsync(target)
+                fsync(target)
                 moved += 1
             shutil.rmtree(folder)
         return moved
@@ -120,7 +112,7 @@ class Spool:
                 folder = self.incoming / series
                 folder.mkdir(exist_ok=True)
                 os.replace(partial, folder / f"{instance}.dcm")
-                _fsync(folder)
+                fsync(folder)
         finally:
             partial.unlink(missing_ok=True)
 
@@ -142,7 +134,7 @@ class Spool:
             paths = sorted(folder.iterdir())
             for path in paths:
                 os.replace(path, source / path.name)
-            _fsync(source)
+            fsync(source)
             folder.rmdir()
         return source, [p.stem for p in paths]
 
@@ -153,7 +145,7 @@ class Spool:
             target.mkdir(exist_ok=True)
             for path in (self.work / series / "source").iterdir():
                 os.replace(path, target / path.name)
-            _fsync(target)
+            fsync(target)
         shutil.rmtree(self.work / series)
 
     def record(self, series: str) -> dict | None:
@@ -178,7 +170,7 @@ class Spool:
         for path in source.iterdir():
             os.replace(path, target / path.name)
         (target / "reason.txt").write_text(reason.replace(str(source), str(target)) + "\n")
-        _fsync(target)
+        fsync(target)
         shutil.rmtree(self.work / series)
         return target
 
