@@ -24,7 +24,7 @@ from .baselines import Baseline
 from .bundle import BUNDLES
 from .errors import DataError
 from .evaluation import Scored, EvaluationSet, score_baseline, score_network, score_noisy, evaluation_set
-from .modalities import MRI, Modality, get_modality
+from .modalities import MODALITIES, MRI, Modality, get_modality
 from .noise_models import noise_model
 from .perceptual import LPIPSMetric, LPIPSUnavailable
 from .reports import (markdown_table, plot_detail_panels, plot_panels, plot_psnr_vs_noise, plot_validation_curves,
@@ -67,15 +67,23 @@ class CompareConfig:
 
 
 def dataset_modality(data_dir: Path) -> Modality:
-    """The modality of a prepared dataset: ``modality`` in its ``provenance.json`` (MRI where either is absent, as in
-    datasets prepared before there were other modalities)."""
+    """The modality of a prepared dataset: ``modality`` in its ``provenance.json``.
+
+    Raises:
+        DataError: no ``provenance.json``, or one that names no modality: no modality is assumed (a CT dataset
+            scored as MRI would be scored wrongly); the line says how to record it.
+    """
     path = data_dir / "provenance.json"
+    fix = (f"prepare the dataset with `monai-denoise prepare`, or record its modality in {path} as "
+           f'{{"modality": "{MRI.name}"}} (one of {", ".join(sorted(MODALITIES))})')
     if not path.is_file():
-        return MRI
+        raise DataError(f"{data_dir}: no provenance.json, so its modality is unknown; {fix}")
     try:
-        name = json.loads(path.read_text()).get("modality", MRI.name)
+        name = json.loads(path.read_text()).get("modality")
     except (json.JSONDecodeError, AttributeError) as err:
         raise DataError(f"{path}: not a provenance record ({err})") from None
+    if not name:
+        raise DataError(f"{path}: names no modality; {fix}")
     return get_modality(name)
 
 

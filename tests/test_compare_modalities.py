@@ -121,7 +121,11 @@ def test_default_bundles_are_the_datas_modalitys(tmp_path):
         assert modality is MODALITIES[name]
         assert compared_bundles((), modality, data) == tuple(b for b in BUNDLES if b.startswith(f"{name}_"))
     (tmp_path / "old").mkdir()
-    assert dataset_modality(tmp_path / "old").name == "mri", "datasets without a recorded modality are MRI"
+    with pytest.raises(DataError, match="no provenance.json, so its modality is unknown"):
+        dataset_modality(tmp_path / "old")
+    (tmp_path / "old" / "provenance.json").write_text("{}")
+    with pytest.raises(DataError, match='names no modality.*"modality": "mri"'):
+        dataset_modality(tmp_path / "old")
 
 
 def test_gat_bm3d_baseline_is_given_the_levels_true_parameters():
