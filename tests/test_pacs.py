@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pydicom
 import pytest
 from conftest import REPO, phantom
@@ -274,3 +275,16 @@ def test_orthanc_and_dciodvfy_are_installed():
     """The PACS tests run, never skip: make install installs Debian's orthanc, orthanc-dicomweb and dicom3tools."""
     assert shutil.which("Orthanc") and shutil.which("dciodvfy"), "make install installs them"
     assert dicomweb_plugin().is_file()
+
+
+def test_the_throughput_benchmark_measures_what_it_prints(tmp_path, capsys):
+    """benchmarks.pacs_throughput on two tiny series from two senders: every slice through, its rows printed."""
+    from benchmarks.pacs_throughput import main as throughput
+
+    throughput(["--output", str(tmp_path), "--series", "2", "--senders", "2", "--slices", "2", "3", "--size", "32",
+                "--ensembles", "1", "--bundle", str(CT_BUNDLE)])
+    table = pd.read_csv(tmp_path / "throughput.csv")
+    assert list(table.self_ensemble) == [1] and table.series[0] == 2 and 4 <= table.slices[0] <= 6
+    assert table.slices_per_second[0] > 0 and table.latency_max_s[0] >= table.latency_median_s[0] > 0
+    assert table.peak_memory_mib[0] > 100, "the listener's resident memory, torch included"
+    assert "slices_per_second" in capsys.readouterr().out
