@@ -375,7 +375,10 @@ def _run_pacs(args: argparse.Namespace) -> None:
 
     from .pacs.bundle_runner import BundleRunner
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # the listener logs to stdout: the DICOM readers silence stderr while they run, which would swallow the lines of
+    # its receiving threads; `denoise` keeps stdout for the stored series' UIDs
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                        stream=sys.stdout if args.verb == "listen" else sys.stderr)
     for chatty in ("ignite", "dicomweb_client", "pynetdicom"):  # a line per engine run, request or association
         logging.getLogger(chatty).setLevel(logging.WARNING)
     if args.verb == "orthanc":

@@ -225,7 +225,7 @@ def test_the_listener_takes_concurrent_senders_and_sets_a_bad_series_aside(pacs,
         expected = {study_of(batch[0]): [len(batch)] for batch in good}
         assert wait_for_derived(pacs, expected, 240) == expected, listener.log()
         listener.wait_for("forwarded as", 30, count=len(good))
-        listener.wait_for("rejected", 30, count=2)
+        listener.wait_for(" rejected to ", 60, count=2)
         reasons = sorted((folder / "reason.txt").read_text() for folder in (tmp_path / "spool" / "rejected").iterdir())
         assert len(reasons) == 2 and "Modality MR: no bundle serves it" in "".join(reasons), reasons
         assert any("damaged or truncated" in reason for reason in reasons), reasons

@@ -49,7 +49,7 @@ class BundleRunner:
     """
 
     def __init__(self, bundle: str | Path, overrides: Mapping[str, Any] | None = None) -> None:
-        self.root = Path(bundle)
+        self.root = Path(bundle).resolve()  # absolute: ITK's lazy loading may change the working folder mid-run
         configs = self.root / "configs"
         for name in ("inference.json", "metadata.json"):
             if not (configs / name).is_file():
@@ -61,7 +61,9 @@ class BundleRunner:
         self.name, self.version = str(metadata.get("name", self.root.name)), str(metadata.get("version", ""))
         self.modalities = tuple(str(m) for m in metadata["dicom_modalities"])
         self.overrides = dict(overrides or {})
-        weights = Path(self.overrides.get("ckpt_path", self.root / "models" / "model.pt"))
+        weights = Path(self.overrides.get("ckpt_path", self.root / "models" / "model.pt")).resolve()
+        if "ckpt_path" in self.overrides:
+            self.overrides["ckpt_path"] = str(weights)
         if not weights.is_file():
             raise DataError(f"{weights}: no weights for bundle {self.name}; download the bundle with its weights or "
                             "give --overrides '{\"ckpt_path\": PATH}'")

@@ -74,7 +74,7 @@ class Spool:
     """The listener's folders on disk (see the module's docstring); every change is a rename, flushed."""
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+        self.root = Path(root).resolve()  # absolute: ITK's lazy loading may change the working folder mid-run
         self.incoming, self.work = self.root / "incoming", self.root / "work"
         self.forwarded, self.rejected, self.tmp = self.root / "forwarded", self.root / "rejected", self.root / "tmp"
         for folder in (self.incoming, self.work, self.forwarded, self.rejected, self.tmp):
