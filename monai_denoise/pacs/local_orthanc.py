@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from types import TracebackType
 
@@ -64,6 +65,7 @@ class LocalOrthanc:
         self.options = dict(options or {})
         self.http_port = http_port or free_port()
         self.dicom_port = dicom_port or free_port()
+        self.name = f"monai-denoise local PACS {uuid.uuid4().hex[:8]}"
         self.process: subprocess.Popen | None = None
 
     @property
@@ -85,7 +87,7 @@ class LocalOrthanc:
         plugin = dicomweb_plugin()
         self.folder.mkdir(parents=True, exist_ok=True)
         config = {
-            "Name": "monai-denoise local PACS", "StorageDirectory": str(self.folder / "storage"),
+            "Name": self.name, "StorageDirectory": str(self.folder / "storage"),
             "IndexDirectory": str(self.folder / "storage"), "HttpPort": self.http_port,
             "DicomPort": self.dicom_port, "DicomAet": self.aet, "RemoteAccessAllowed": False,
             "AuthenticationEnabled": False, "DicomCheckCalledAet": False, "DicomAlwaysAllowStore": True,
@@ -102,11 +104,17 @@ class LocalOrthanc:
             if self.process.poll() is not None:
                 break
             try:
-                if requests.get(f"{self.url}/system", timeout=1).ok:
+                answer = requests.get(f"{self.url}/system", timeout=1)
+                if answer.ok and answer.json().get("Name") == self.name:  # this Orthanc, not one already there
                     return self
-            except requests.RequestException:
-                time.sleep(0.2)
+            except (requests.RequestException, ValueError):
+                pass
+            time.sleep(0.2)
+        code = self.process.poll()
         self.stop()
+        if code is not None:
+            raise DataError(f"Orthanc stopped as it started (exit code {code}; ports {self.http_port} and "
+                            f"{self.dicom_port} in use?); see {self.folder / 'orthanc.log'}")
         raise DataError(f"Orthanc did not start within {START_SECONDS:.0f} s; see {self.folder / 'orthanc.log'}")
 
     def stop(self) -> None:
