@@ -47,6 +47,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_rescale, get_decoder, pixel_array
 
 from .errors import DataError, describe
+from .modalities import MODALITIES
 from .transforms.intensity import FULL_SCALE, check_finite
 
 CT_MODALITIES = ("CT",)
@@ -264,14 +265,12 @@ def _modality(ds: Dataset, path: Path) -> str:
 
 
 def _kind(modality: str) -> str:
-    """What images of ``modality`` are, and which bundles take them."""
-    if modality in CT_MODALITIES:
-        return "a CT bundle"
-    if modality in RADIOGRAPH_MODALITIES:
-        return "a radiograph (X-ray) bundle"
-    if modality == "MR":
-        return "an MRI bundle"
-    return f"a bundle for {modality} images, if there is one"
+    """Which bundles take images of DICOM ``modality``: those of the project modality that lists it in its
+    ``dicom_modalities`` (:data:`monai_denoise.modalities.MODALITIES`)."""
+    served = next((m for m in MODALITIES.values() if modality in m.dicom_modalities), None)
+    if served is None:
+        return f"a bundle for {modality} images, if there is one"
+    return f"the {served.title} bundles (prepare: --modality {served.name})"
 
 
 def check_series_modality(folder: Path, first_file: str | Path, expected: Sequence[str]) -> None:
@@ -290,11 +289,8 @@ def check_series_modality(folder: Path, first_file: str | Path, expected: Sequen
 
 def _check_expected(modality: str, expected: Sequence[str] | None, path: Path) -> None:
     if expected is not None and modality not in expected:
-        what = "CT" if tuple(expected) == CT_MODALITIES else (
-            f"radiographs ({'/'.join(expected)})" if set(expected) <= set(RADIOGRAPH_MODALITIES)
-            else "MRI" if tuple(expected) == ("MR",) else "/".join(expected))
-        raise DataError(f"{path}: Modality {modality}, not {what} as this bundle or dataset takes; use "
-                        f"{_kind(modality)} (prepare: the --modality of such images)")
+        raise DataError(f"{path}: Modality {modality}, not {'/'.join(expected)} as this bundle or dataset takes; use "
+                        f"{_kind(modality)}")
 
 
 def _check_modality(modality: str, expected: Sequence[str] | None, path: Path) -> None:

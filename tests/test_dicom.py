@@ -259,7 +259,8 @@ def test_a_series_of_another_modality_is_refused_by_a_ct_bundle_and_a_ct_dataset
     from monai_denoise.cli import main
 
     series = write_dicom_series(tmp_path / "mr_series", volume)
-    with pytest.raises(DataError, match=f"^{series}: Modality MR, not CT as this bundle or dataset takes; use an MRI"):
+    with pytest.raises(DataError, match=f"^{series}: Modality MR, not CT as this bundle or dataset takes; use the "
+                                        "MRI bundles \\(prepare: --modality mri\\)"):
         list_volumes(series, dicom_files_alone=True, dicom_modalities=["CT"])
     assert main(["prepare", str(series), "--modality", "ct", "--output", str(tmp_path / "ct"), "--size", "16"]) == 2
     assert f"{series}: Modality MR, not CT" in capsys.readouterr().err and not (tmp_path / "ct").exists()

@@ -247,7 +247,7 @@ def test_bad_files_are_refused_with_one_line_naming_the_file(tmp_path, case):
         refused(write(dataset("CR", np.zeros((8, 8), np.uint8), "PALETTE COLOR", rescale=None), path),
                 "PALETTE COLOR: colour/palette radiographs are not supported")
     elif case == "mr for ct":
-        refused(write(dataset("MR", rescale=None), path), "Modality MR, not CT as this bundle or dataset takes; use an MRI bundle",
+        refused(write(dataset("MR", rescale=None), path), "Modality MR, not CT as this bundle or dataset takes; use the MRI bundles",
                 expected_modality=("CT",))
     elif case == "mr":
         refused(write(dataset("MR", rescale=None), path), "Modality MR: single DICOM files are read as CT or radio")
