@@ -58,7 +58,8 @@ DESCRIPTION_LENGTH = 1024
 
 
 def derived_uid(*parts: str) -> str:
-    """The UID in :data:`UID_NAMESPACE` of ``parts`` (a source UID and a derivation key), at most 64 characters."""
+    """The UID in :data:`UID_NAMESPACE` of ``parts`` (a source UID and the derivation's description, which tells one
+    derivation from another), at most 64 characters."""
     return f"2.25.{uuid.uuid5(UID_NAMESPACE, chr(92).join(parts)).int}"
 
 
@@ -81,10 +82,6 @@ class Derivation:
         settings = "; ".join(f"{k} {v}" for k, v in sorted(self.settings.items()))
         text = f"denoised by {self.bundle} {self.version} (monai-denoise{'; ' + settings if settings else ''})"
         return text[:DESCRIPTION_LENGTH]
-
-    def key(self) -> str:
-        """What tells one derivation from another, for :func:`derived_uid`."""
-        return self.description()
 
 
 def source_instances(source: Path) -> list[Path]:
@@ -139,7 +136,7 @@ def derived_instance(ds: Dataset, stored: np.ndarray, derivation: Derivation, se
                     "SmallestPixelValueInSeries", "LargestPixelValueInSeries"):
         if keyword in derived:
             del derived[keyword]
-    instance_uid = derived_uid(str(ds.SOPInstanceUID), derivation.key())
+    instance_uid = derived_uid(str(ds.SOPInstanceUID), derivation.description())
     derived.SeriesInstanceUID = series_uid
     derived.SOPInstanceUID = instance_uid
     enhanced = "SharedFunctionalGroupsSequence" in ds
@@ -198,7 +195,7 @@ def write_derived_series(source: Path, volume: np.ndarray, affine: np.ndarray, f
                 raise DataError(f"{path}: cannot read the source DICOM file again ({describe(err)}); was it changed "
                                 "during the run?") from err
             if series_uid is None:
-                series_uid = derived_uid(str(ds.SeriesInstanceUID), derivation.key())
+                series_uid = derived_uid(str(ds.SeriesInstanceUID), derivation.description())
             shape = (int(ds.Rows), int(ds.Columns))
             values = np.stack([frame_from_volume(volume, affine, frame, shape, path) for frame in frame_affines(ds)])
             stored = stored_values(ds, values, path)

@@ -280,11 +280,20 @@ def check_series_modality(folder: Path, first_file: str | Path, expected: Sequen
     Raises:
         DataError: another modality (an MR series given to a CT bundle), or a header pydicom cannot read.
     """
+    _check_expected(file_modality(first_file), expected, folder)
+
+
+def file_modality(path: str | Path) -> str:
+    """The DICOM ``Modality`` of the file at ``path`` (its header alone), else the one its SOP class implies.
+
+    Raises:
+        DataError: a header pydicom cannot read, or neither tag.
+    """
     try:
-        ds = pydicom.dcmread(first_file, stop_before_pixels=True, specific_tags=["Modality", "SOPClassUID"])
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Modality", "SOPClassUID"])
     except Exception as err:  # pydicom raises many types for damaged headers
-        raise DataError(f"{first_file}: not a readable DICOM header ({describe(err)}); replace or remove it") from err
-    _check_expected(_modality(ds, Path(first_file)), expected, folder)
+        raise DataError(f"{path}: not a readable DICOM header ({describe(err)}); replace or remove it") from err
+    return _modality(ds, Path(path))
 
 
 def _check_expected(modality: str, expected: Sequence[str] | None, path: Path) -> None:

@@ -213,3 +213,12 @@ def test_ct_and_radiograph_bundles_write_dicom_with_the_nifti_values(bundle_name
     assert not np.allclose(values, read_dicom_image(source)[0])
     assert errors(derived) <= errors(source)
     assert pydicom.dcmread(derived).StudyInstanceUID == pydicom.dcmread(source).StudyInstanceUID
+
+
+def test_a_lossy_compressed_source_gives_a_derived_image_marked_lossy(tmp_path):
+    """693_J2KI.dcm is JPEG 2000 (lossy allowed): the derived image, stored uncompressed, says its pixels were
+    lossy-compressed once; an uncompressed source's derived image does not claim it."""
+    files, _ = derived_of(real("693_J2KI.dcm"), tmp_path / "lossy")
+    assert pydicom.dcmread(files[0]).LossyImageCompression == "01"
+    files, _ = derived_of(real("693_UNCR.dcm"), tmp_path / "plain")
+    assert pydicom.dcmread(files[0]).get("LossyImageCompression", "00") == "00"

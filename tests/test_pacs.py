@@ -4,6 +4,7 @@ bad series beside good ones."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -23,7 +24,9 @@ from test_dicom_modalities import dataset, write
 
 from benchmarks.pacs_throughput import sample_series
 from monai_denoise.cli import main
-from monai_denoise.pacs.listener import Destination
+from monai_denoise.errors import DataError
+from monai_denoise.pacs.bundle_runner import BundleRunner, runners_by_modality
+from monai_denoise.pacs.listener import Destination, Listener, Spool
 from monai_denoise.pacs.local_orthanc import LocalOrthanc, dicomweb_plugin, free_port
 
 CT_BUNDLE, XRAY_BUNDLE = REPO / "bundles" / "ct_denoising_drunet", REPO / "bundles" / "xray_denoising_drunet"
@@ -288,3 +291,58 @@ def test_the_throughput_benchmark_measures_what_it_prints(tmp_path, capsys):
     assert table.slices_per_second[0] > 0 and table.latency_max_s[0] >= table.latency_median_s[0] > 0
     assert table.peak_memory_mib[0] > 100, "the listener's resident memory, torch included"
     assert "slices_per_second" in capsys.readouterr().out
+
+
+def test_the_spool_moves_interrupted_series_back_and_drops_unacknowledged_partials(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    (spool.work / "1.2.3" / "source").mkdir(parents=True)
+    (spool.work / "1.2.3" / "source" / "1.2.3.4.dcm").write_bytes(b"received")
+    (spool.work / "1.2.3" / "derived").mkdir()
+    (spool.tmp / "1.2.3.5.partial").write_bytes(b"half")
+    assert Spool(tmp_path / "spool").recover() == 1
+    assert (spool.incoming / "1.2.3" / "1.2.3.4.dcm").read_bytes() == b"received"
+    assert not any(spool.work.iterdir()) and not any(spool.tmp.iterdir())
+
+
+def test_bundles_that_cannot_serve_are_refused_in_one_line(tmp_path):
+    with pytest.raises(DataError, match="both serve Modality CT; give one bundle per modality"):
+        runners_by_modality([BundleRunner(CT_BUNDLE), BundleRunner(CT_BUNDLE)])
+    with pytest.raises(DataError, match=r"no configs/inference.json; give the folder of a monai-denoise bundle"):
+        BundleRunner(tmp_path)
+    bundle = tmp_path / "ct"
+    shutil.copytree(CT_BUNDLE / "configs", bundle / "configs")
+    with pytest.raises(DataError, match=r"model.pt: no weights for bundle ct_denoising_drunet"):
+        BundleRunner(bundle)
+    metadata = json.loads((bundle / "configs" / "metadata.json").read_text())
+    del metadata["dicom_modalities"]
+    (bundle / "configs" / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(DataError, match="names no dicom_modalities"):
+        BundleRunner(bundle)
+
+
+def test_a_failed_forward_keeps_the_series_and_a_forwarded_one_is_not_sent_again(ct_series, tmp_path, caplog):
+    """Nothing listens at the destination: the series goes back to incoming/ to be tried again later. Recorded as
+    forwarded, the same instances arriving again are cleared without being denoised or sent."""
+    nowhere = Destination("PACS", "127.0.0.1", free_port())
+    listener = Listener(tmp_path / "spool", [BundleRunner(CT_BUNDLE, {"self_ensemble": 1})], nowhere, "DENOISE", 0)
+    series = ct_series[2]
+    uid_of_series = str(pydicom.dcmread(next(series.iterdir()), stop_before_pixels=True).SeriesInstanceUID)
+    incoming = listener.spool.incoming / uid_of_series
+    shutil.copytree(series, incoming)
+    with caplog.at_level("INFO", logger="monai_denoise.pacs.listener"):
+        listener.process(incoming)
+        assert "forward to PACS@127.0.0.1" in caplog.text and "trying again" in caplog.text
+        assert sorted(p.name for p in incoming.iterdir()) == sorted(p.name for p in series.iterdir())
+        assert listener.retry_at[uid_of_series] > time.monotonic() and not any(listener.spool.work.iterdir())
+        listener.spool.take(incoming)
+        listener.spool.mark_forwarded(uid_of_series, [p.stem for p in series.iterdir()], "2.25.1")
+        shutil.copytree(series, incoming)
+        caplog.clear()
+        listener.process(incoming)
+    assert "already forwarded as 2.25.1, cleared" in caplog.text and "denoised" not in caplog.text
+    assert not incoming.exists() and not any(listener.spool.work.iterdir())
+
+
+def test_a_local_orthanc_on_ports_in_use_is_one_line(pacs, tmp_path):
+    with pytest.raises(DataError, match=r"Orthanc stopped as it started .* in use\?\); see .*orthanc.log"):
+        LocalOrthanc(tmp_path / "second", http_port=pacs.http_port).start()

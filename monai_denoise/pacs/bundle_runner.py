@@ -10,10 +10,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import pydicom
 from monai.bundle import ConfigWorkflow
 
 from ..console import data_error
+from ..dicom import file_modality
 from ..errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -108,17 +108,15 @@ class BundleRunner:
 
 
 def series_modality(folder: Path) -> str:
-    """The ``Modality`` of the first DICOM file in ``folder`` (its header only).
+    """The DICOM ``Modality`` of the series in ``folder``, read from its first file's header.
 
     Raises:
-        DataError: no readable DICOM file.
+        DataError: an empty folder, or a first file without a readable header (the line names it).
     """
-    for path in sorted(folder.iterdir()):
-        try:
-            return str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Modality"]).Modality)
-        except Exception:  # noqa: BLE001 (a damaged or foreign file: try the next)
-            continue
-    raise DataError(f"{folder}: no readable DICOM file with a Modality")
+    files = sorted(folder.iterdir())
+    if not files:
+        raise DataError(f"{folder}: holds no DICOM file")
+    return file_modality(files[0])
 
 
 def runners_by_modality(runners: list[BundleRunner]) -> dict[str, BundleRunner]:
